@@ -1,0 +1,183 @@
+//! The `MultiCasskop` custom resource (`db.orange.com/v2`): one Cassandra ring over several sites.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::cassandracluster::CassandraClusterView;
+
+/// Desired state of a Cassandra ring spread over several Kubernetes clusters ("sites").
+///
+/// For every site named in `override`, multi-casskop writes a CassandraCluster that is `base`
+/// with `override.<site>` applied as a JSON merge patch, plus one seed list shared by all sites.
+#[derive(CustomResource, Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "db.orange.com",
+    version = "v2",
+    kind = "MultiCasskop",
+    plural = "multicasskops",
+    shortname = "mcass",
+    namespaced,
+    status = "MultiCasskopStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.readySites","description":"Sites ready / sites in the ring"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Overall state of the ring"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiCasskopSpec {
+    /// Delete the CassandraCluster at every site when this MultiCasskop is deleted, and
+    /// decommission then delete a site's CassandraCluster when the site leaves `override`.
+    /// Absent or false: CassandraClusters are left running, unmanaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_cassandra_cluster: Option<bool>,
+
+    /// The CassandraCluster common to every site (apiVersion, kind, metadata, spec, and
+    /// optionally `status.seedlist`). `metadata.name` names the CassandraCluster everywhere.
+    #[schemars(with = "CassandraClusterView")]
+    pub base: Value,
+
+    /// Per site, a partial CassandraCluster merged into `base` as a JSON merge patch
+    /// (RFC 7386): objects merge key by key, lists are replaced whole, `null` removes a key.
+    /// Only sites named here get a CassandraCluster.
+    #[serde(default, rename = "override")]
+    #[schemars(with = "BTreeMap<String, CassandraClusterView>")]
+    pub overrides: BTreeMap<String, Value>,
+
+    /// How the shared seed list is made. Absent: computed from every site's topology.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<SeedPolicy>,
+
+    /// In which order and how sites are created and changed. Absent: one site at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutPolicy>,
+}
+
+/// How the seed list shared by every site is made.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedPolicy {
+    /// A fixed seed list used as is at every site instead of computed seeds.
+    /// (`base.status.seedlist`, as written for the Go Multi-CassKop, is read the same way.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<Vec<String>>,
+
+    /// DNS domain under which each site's pods resolve from the other sites, by site name.
+    /// Used when the site has no external-dns hostname annotation in `spec.service.annotations`.
+    /// Without either, seeds use the cluster-local `<cluster>.<namespace>` and may not resolve
+    /// across sites.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domains: BTreeMap<String, String>,
+
+    /// Seeds per datacenter, 1 to 3 (default 3, CassKop's rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3))]
+    pub per_dc: Option<u8>,
+}
+
+/// How changes reach the sites.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPolicy {
+    /// `Sequential` (default): one site at a time, each ready before the next is touched.
+    /// `Parallel`: every site at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RolloutStrategy>,
+
+    /// Order of the sites for creation and changes. Sites not listed follow, by name.
+    /// Absent: the controller's configured site order (local site first, as the Go
+    /// Multi-CassKop did), or by name when that is unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
+
+    /// Sites left untouched: no create, change or seed update is written there; they are
+    /// skipped in the order and reported as `Paused`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<String>,
+
+    /// How long a site may take to become ready before the MultiCasskop reports `Degraded`
+    /// (the rollout keeps waiting). Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub progress_deadline_seconds: Option<u32>,
+}
+
+/// Rollout strategy.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RolloutStrategy {
+    /// One site at a time, in order; the next waits until the previous is ready.
+    #[default]
+    Sequential,
+    /// All sites at once.
+    Parallel,
+}
+
+/// Observed state of the ring, written by multi-casskop.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiCasskopStatus {
+    /// The `metadata.generation` whose spec is rolled out to every site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// One word for the whole ring: `Progressing`, `Ready`, `Degraded`, `Invalid` or `Deleting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Ready sites over sites in the ring, e.g. `2/3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_sites: Option<String>,
+    /// `Ready`, `Progressing` and `Degraded`, in the standard condition shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The seed list computed for (or given to) the whole ring.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seedlist: Vec<String>,
+    /// One entry per site, in rollout order; sites that left `override` follow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteStatus>,
+}
+
+/// State of one site.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteStatus {
+    /// Site name (key of `spec.override`).
+    pub site: String,
+    /// Namespace of the CassandraCluster at the site.
+    #[serde(default)]
+    pub namespace: String,
+    /// Name of the CassandraCluster at the site.
+    #[serde(default)]
+    pub name: String,
+    /// Where the site stands: `Queued`, `Progressing`, `Ready`, `Paused`, `Unreachable`,
+    /// `Invalid`, `Failed`, `Orphaned`, `Decommissioning` or `Deleting`.
+    #[serde(default)]
+    pub state: String,
+    /// Whether the site's API server answered the last request.
+    #[serde(default)]
+    pub reachable: bool,
+    /// CassKop's `status.phase` at the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// CassKop's `status.lastClusterAction` at the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cluster_action: Option<String>,
+    /// CassKop's `status.lastClusterActionStatus` at the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cluster_action_status: Option<String>,
+    /// The seed list the site's CassandraCluster holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seedlist: Vec<String>,
+    /// resourceVersion of multi-casskop's last write of spec or seeds at the site; the site is
+    /// ready only once CassKop has written the object after it (CassKop has no observedGeneration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_resource_version: Option<String>,
+    /// When the site last started moving towards a new spec (RFC 3339); used for the progress deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressing_since: Option<String>,
+    /// What is happening or what went wrong, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

@@ -1,0 +1,428 @@
+//! From a MultiCasskop to what every site must hold: the site objects in rollout order and the
+//! ring's one seed list. Pure: the controller and `multi-casskop render` both call this.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::api::{MultiCasskopSpec, RolloutStrategy};
+use crate::core::seeds::{self, MAX_SEEDS_PER_DC, SeedDomain, SiteSeedInput};
+use crate::core::site_object::{Owner, SiteCassandraCluster, build_site_object, site_path};
+use crate::core::validate::{Finding, validate_multicasskop, validate_ring, validate_site};
+
+/// Default for `spec.rollout.progressDeadlineSeconds`.
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Where the ring's seed list comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedSource {
+    /// Computed from the sites' topologies.
+    Computed,
+    /// `spec.seeds.manual`.
+    Manual,
+    /// `status.seedlist` in base or overrides, as written for the Go Multi-CassKop.
+    LegacyStatusSeedlist,
+}
+
+/// Everything the MultiCasskop asks of its sites.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Federation {
+    /// One entry per site of `spec.override`, in rollout order.
+    pub sites: Vec<SiteCassandraCluster>,
+    /// The seed list every site gets.
+    pub seeds: Vec<String>,
+    /// Where `seeds` came from.
+    pub seed_source: SeedSource,
+    /// Sequential or parallel.
+    pub strategy: RolloutStrategy,
+    /// Sites not to touch.
+    pub paused: BTreeSet<String>,
+    /// How long a site may take to become ready before the ring reports Degraded.
+    pub progress_deadline: Duration,
+    /// Non-fatal findings.
+    pub warnings: Vec<Finding>,
+}
+
+/// A MultiCasskop's identity and spec, and the controller's sites in configured order when known.
+#[derive(Clone, Copy, Debug)]
+pub struct FederationInput<'a> {
+    /// MultiCasskop name.
+    pub name: &'a str,
+    /// MultiCasskop namespace.
+    pub namespace: &'a str,
+    /// MultiCasskop spec.
+    pub spec: &'a MultiCasskopSpec,
+    /// The controller's sites in configured order; `None` when rendering offline.
+    pub known_sites: Option<&'a [String]>,
+}
+
+/// Decides what every site must hold, or returns every error found.
+pub fn plan_federation(input: FederationInput<'_>) -> Result<Federation, Vec<Finding>> {
+    let spec = input.spec;
+    let mut errors = validate_multicasskop(input.name, spec, input.known_sites);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let owner = Owner {
+        name: input.name,
+        namespace: input.namespace,
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let mut built = Vec::new();
+    for (site, patch) in &spec.overrides {
+        let patch = if patch.is_null() { &empty } else { patch };
+        match build_site_object(owner, &spec.base, patch, site) {
+            Ok(site_object) => built.push(site_object),
+            Err(found) => errors.extend(found),
+        }
+    }
+    if !errors.is_empty() {
+        errors.dedup();
+        return Err(errors);
+    }
+
+    let seed_policy = spec.seeds.clone().unwrap_or_default();
+    let mut seed_inputs = Vec::new();
+    let mut ring = Vec::new();
+    for site in &built {
+        let site_spec = site.view.spec.clone().unwrap_or_default();
+        let dcs = seeds::effective_topology(&site_spec);
+        errors.extend(validate_site(
+            &site_path(&site.site),
+            &site.name,
+            &site.namespace,
+            &site_spec,
+            &dcs,
+        ));
+        let domain = seeds::seed_domain(
+            &site_spec,
+            seed_policy.domains.get(&site.site).map(String::as_str),
+            &site.name,
+            &site.namespace,
+        );
+        ring.push((site.site.clone(), dcs.clone()));
+        seed_inputs.push(SiteSeedInput {
+            site: site.site.clone(),
+            cluster: site.name.clone(),
+            domain,
+            dcs,
+        });
+    }
+    errors.extend(validate_ring(&ring));
+
+    let mut warnings: Vec<Finding> = built.iter().flat_map(|s| s.warnings.clone()).collect();
+    let (seeds, seed_source) = match choose_manual_seeds(&seed_policy.manual, &built, &mut errors) {
+        Some((list, source)) => {
+            warnings.extend(manual_seed_warnings(&list, &seed_inputs));
+            (list, source)
+        }
+        None => {
+            let list =
+                seeds::ring_seeds(&seed_inputs, seed_policy.per_dc.unwrap_or(MAX_SEEDS_PER_DC));
+            if list.is_empty() {
+                errors.push(Finding::new(
+                    "spec.override",
+                    "the ring has no seed: every rack has 0 nodes; give at least one rack a node",
+                ));
+            }
+            if seed_inputs.len() > 1 {
+                for input in seed_inputs
+                    .iter()
+                    .filter(|i| matches!(i.domain, SeedDomain::ClusterLocal(_)))
+                {
+                    warnings.push(Finding::new(
+                        format!("site {}", input.site),
+                        format!(
+                            "seeds use the cluster-local domain {:?} and may not resolve from other sites: set the external-dns hostname annotation in spec.service.annotations or spec.seeds.domains.{}",
+                            input.domain.as_str(),
+                            input.site
+                        ),
+                    ));
+                }
+            }
+            (list, SeedSource::Computed)
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let rollout = spec.rollout.clone().unwrap_or_default();
+    let order = rollout_order(&rollout.order, input.known_sites, &built);
+    let mut by_name: std::collections::BTreeMap<String, SiteCassandraCluster> =
+        built.into_iter().map(|s| (s.site.clone(), s)).collect();
+    let sites = order
+        .iter()
+        .filter_map(|name| by_name.remove(name))
+        .collect();
+    Ok(Federation {
+        sites,
+        seeds,
+        seed_source,
+        strategy: rollout.strategy.unwrap_or_default(),
+        paused: rollout.paused.into_iter().collect(),
+        progress_deadline: rollout
+            .progress_deadline_seconds
+            .map_or(DEFAULT_PROGRESS_DEADLINE, |s| {
+                Duration::from_secs(u64::from(s))
+            }),
+        warnings,
+    })
+}
+
+/// `spec.seeds.manual`, else one `status.seedlist` shared by every site that has one.
+fn choose_manual_seeds(
+    manual: &Option<Vec<String>>,
+    built: &[SiteCassandraCluster],
+    errors: &mut Vec<Finding>,
+) -> Option<(Vec<String>, SeedSource)> {
+    if let Some(list) = manual {
+        return Some((list.clone(), SeedSource::Manual));
+    }
+    let lists: Vec<(&str, &Vec<String>)> = built
+        .iter()
+        .filter_map(|s| s.manual_seeds.as_ref().map(|l| (s.site.as_str(), l)))
+        .collect();
+    let (first_site, first) = *lists.first()?;
+    if let Some((other, _)) = lists.iter().find(|(_, l)| *l != first) {
+        errors.push(Finding::new(
+            format!("spec.override.{other}.status.seedlist"),
+            format!("differs from the seed list of site {first_site}; the ring has one seed list: put it in spec.seeds.manual (or drop every status.seedlist to have seeds computed)"),
+        ));
+        return None;
+    }
+    Some((first.clone(), SeedSource::LegacyStatusSeedlist))
+}
+
+/// Warns about manual seeds whose host part names no pod of the ring.
+fn manual_seed_warnings(list: &[String], sites: &[SiteSeedInput]) -> Vec<Finding> {
+    let mut pods = BTreeSet::new();
+    for site in sites {
+        for dc in &site.dcs {
+            for rack in &dc.racks {
+                for ordinal in 0..rack.nodes.max(0) {
+                    pods.insert(format!(
+                        "{}-{}-{}-{}",
+                        site.cluster, dc.name, rack.name, ordinal
+                    ));
+                }
+            }
+        }
+    }
+    let example = sites
+        .first()
+        .map(|s| format!("{}-<dc>-<rack>-<n>", s.cluster))
+        .unwrap_or_default();
+    list.iter()
+        .enumerate()
+        .filter(|(_, seed)| !pods.contains(seed.split('.').next().unwrap_or_default()))
+        .map(|(i, seed)| {
+            Finding::new(
+                format!("seedlist[{i}]"),
+                format!("{seed:?} names no pod of this ring (its pods are named {example}); fix it, or remove the hand-written list to have seeds computed"),
+            )
+        })
+        .collect()
+}
+
+/// `spec.rollout.order` first, then the controller's configured order, then by name.
+fn rollout_order(
+    explicit: &[String],
+    known: Option<&[String]>,
+    built: &[SiteCassandraCluster],
+) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let in_ring = |s: &String| built.iter().any(|b| &b.site == s);
+    for site in explicit
+        .iter()
+        .chain(known.unwrap_or_default())
+        .chain(built.iter().map(|b| &b.site))
+    {
+        if in_ring(site) && !order.contains(site) {
+            order.push(site.clone());
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{RolloutPolicy, SeedPolicy};
+    use serde_json::json;
+
+    fn spec(v: serde_json::Value) -> MultiCasskopSpec {
+        serde_json::from_value(v).expect("test spec")
+    }
+
+    fn plan(s: &MultiCasskopSpec, known: Option<&[String]>) -> Result<Federation, Vec<Finding>> {
+        plan_federation(FederationInput {
+            name: "ring",
+            namespace: "ns",
+            spec: s,
+            known_sites: known,
+        })
+    }
+
+    fn two_sites() -> MultiCasskopSpec {
+        spec(json!({
+            "base": {"metadata": {"name": "cass"}, "spec": {"nodesPerRacks": 3}},
+            "override": {
+                "west": {"spec": {"topology": {"dc": [{"name": "dc2", "rack": [{"name": "r1"}]}]}}},
+                "east": {"spec": {"topology": {"dc": [{"name": "dc1", "rack": [{"name": "r1"}, {"name": "r2"}]}]}}}
+            }
+        }))
+    }
+
+    #[test]
+    fn seeds_span_every_site_sorted_by_site() {
+        let f = plan(&two_sites(), None).expect("valid");
+        assert_eq!(f.seed_source, SeedSource::Computed);
+        assert_eq!(
+            f.seeds,
+            vec![
+                "cass-dc1-r1-0.cass.ns",
+                "cass-dc1-r1-1.cass.ns",
+                "cass-dc1-r2-0.cass.ns",
+                "cass-dc2-r1-0.cass.ns",
+                "cass-dc2-r1-1.cass.ns",
+                "cass-dc2-r1-2.cass.ns"
+            ]
+        );
+        assert_eq!(
+            f.warnings.len(),
+            2,
+            "cluster-local domains are warned for both sites: {:?}",
+            f.warnings
+        );
+    }
+
+    #[test]
+    fn rollout_order_explicit_then_configured_then_by_name() {
+        let mut s = two_sites();
+        s.overrides.insert(
+            "north".into(),
+            json!({"spec": {"topology": {"dc": [{"name": "dc3"}]}}}),
+        );
+        let names = |f: &Federation| f.sites.iter().map(|s| s.site.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&plan(&s, None).expect("valid")),
+            vec!["east", "north", "west"]
+        );
+        let known = vec![
+            "west".to_string(),
+            "east".to_string(),
+            "north".to_string(),
+            "south".to_string(),
+        ];
+        assert_eq!(
+            names(&plan(&s, Some(&known)).expect("valid")),
+            vec!["west", "east", "north"]
+        );
+        s.rollout = Some(RolloutPolicy {
+            order: vec!["north".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            names(&plan(&s, Some(&known)).expect("valid")),
+            vec!["north", "west", "east"]
+        );
+    }
+
+    #[test]
+    fn manual_seeds_are_used_as_is_and_unknown_hosts_warned() {
+        let mut s = two_sites();
+        s.seeds = Some(SeedPolicy {
+            manual: Some(vec!["cass-dc1-r1-0.x".into(), "elsewhere.example".into()]),
+            ..Default::default()
+        });
+        let f = plan(&s, None).expect("valid");
+        assert_eq!(f.seed_source, SeedSource::Manual);
+        assert_eq!(f.seeds, vec!["cass-dc1-r1-0.x", "elsewhere.example"]);
+        let about_seeds: Vec<_> = f
+            .warnings
+            .iter()
+            .filter(|w| w.path.starts_with("seedlist"))
+            .collect();
+        assert_eq!(about_seeds.len(), 1);
+        assert!(
+            about_seeds[0]
+                .message
+                .starts_with("\"elsewhere.example\" names no pod of this ring")
+        );
+    }
+
+    #[test]
+    fn legacy_status_seedlist_must_agree_across_sites() {
+        let mut s = two_sites();
+        s.base["status"] = json!({"seedlist": ["cass-dc1-r1-0.z"]});
+        let f = plan(&s, None).expect("valid");
+        assert_eq!(
+            (f.seed_source, f.seeds.clone()),
+            (
+                SeedSource::LegacyStatusSeedlist,
+                vec!["cass-dc1-r1-0.z".to_string()]
+            )
+        );
+        s.overrides.get_mut("west").expect("west")["status"] = json!({"seedlist": ["other"]});
+        let errors = plan(&s, None).expect_err("differing lists");
+        assert_eq!(errors[0].path, "spec.override.west.status.seedlist");
+    }
+
+    #[test]
+    fn duplicate_dc_across_sites_is_an_error() {
+        let s = spec(json!({
+            "base": {"metadata": {"name": "cass"}},
+            "override": {"a": {}, "b": {}}
+        }));
+        let errors = plan(&s, None).expect_err("both sites default to dc1");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .message
+                .contains("DC \"dc1\" is also used at site a"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn all_racks_empty_is_an_error() {
+        let s = spec(
+            json!({"base": {"metadata": {"name": "cass"}}, "override": {"a": {"spec": {"topology": {"dc": [{"name": "d", "nodesPerRacks": 0}]}}}}}),
+        );
+        let errors = plan(&s, None).expect_err("no seed");
+        assert!(errors[0].message.starts_with("the ring has no seed"));
+    }
+
+    #[test]
+    fn errors_from_every_site_are_reported_together() {
+        let s = spec(json!({"base": {"metadata": {"name": "cass"}}, "override": {
+            "a": {"spec": {"topology": {"dc": [{"name": "d-1"}]}}},
+            "b": {"spec": {"nodesPerRacks": -1, "topology": {"dc": [{"name": "e"}]}}}
+        }}));
+        let errors = plan(&s, None).expect_err("two bad sites");
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+    }
+
+    #[test]
+    fn policies_are_carried() {
+        let mut s = two_sites();
+        s.rollout = Some(RolloutPolicy {
+            strategy: Some(RolloutStrategy::Parallel),
+            paused: vec!["west".into()],
+            progress_deadline_seconds: Some(30),
+            ..Default::default()
+        });
+        let f = plan(&s, None).expect("valid");
+        assert_eq!(f.strategy, RolloutStrategy::Parallel);
+        assert!(f.paused.contains("west"));
+        assert_eq!(f.progress_deadline, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn null_override_is_an_empty_override() {
+        let s = spec(json!({"base": {"metadata": {"name": "cass"}}, "override": {"a": null}}));
+        let f = plan(&s, None).expect("valid");
+        assert_eq!(f.sites[0].object["spec"], json!({}));
+    }
+}

@@ -1,0 +1,28 @@
+//! Names multi-casskop stamps on objects: labels, annotations, finalizers and field managers.
+
+/// Label on every CassandraCluster we write: name of the owning MultiCasskop.
+/// Owner references cannot point across clusters, so these labels are how we find what we own.
+pub const OWNER_NAME_LABEL: &str = "multicasskop.db.orange.com/name";
+/// Label on every CassandraCluster we write: namespace of the owning MultiCasskop.
+pub const OWNER_NAMESPACE_LABEL: &str = "multicasskop.db.orange.com/namespace";
+/// Label on every CassandraCluster we write: the site it was written for.
+pub const SITE_LABEL: &str = "multicasskop.db.orange.com/site";
+/// Label selector that matches only CassandraClusters written by multi-casskop.
+pub const OWNED_SELECTOR: &str = "multicasskop.db.orange.com/name";
+
+/// Our finalizer on MultiCasskops: held until every site is cleaned up.
+pub const FINALIZER: &str = "multicasskop.db.orange.com/cleanup";
+/// The Go Multi-CassKop's finalizer; removed when we release a MultiCasskop it had marked.
+pub const LEGACY_FINALIZER: &str = "kubernetes.io/multi-casskop";
+
+/// Field manager of the server-side applies that write CassandraClusters at sites.
+pub const SITE_FIELD_MANAGER: &str = "multi-casskop/site";
+/// Field manager of the MultiCasskop status.
+pub const STATUS_FIELD_MANAGER: &str = "multi-casskop/status";
+
+/// Annotation on a MultiCasskop: comma-separated sites given up during deletion because they
+/// cannot be reached; their CassandraClusters are left behind.
+pub const ABANDON_SITES_ANNOTATION: &str = "multicasskop.db.orange.com/abandon-sites";
+/// CassKop's own annotation holding the spec it last reconciled.
+pub const CASSKOP_LAST_APPLIED_ANNOTATION: &str =
+    "cassandraclusters.db.orange.com/last-applied-configuration";
