@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the MultiCasskop CustomResourceDefinition (YAML).
     Crd,
+    /// Run the controller.
+    Run(RunArgs),
     /// Print the CassandraCluster each site would get, without any cluster.
     Render {
         /// MultiCasskop manifest (YAML); `-` reads standard input.
@@ -27,6 +29,39 @@ pub enum Command {
         #[arg(long = "site")]
         sites: Vec<String>,
     },
+}
+
+/// Options of `multi-casskop run`; each also reads from the environment.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Settings file (YAML); `MULTICASSKOP_*` environment variables override it.
+    #[arg(long, env = "MULTICASSKOP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster).
+    #[arg(long, env = "MULTICASSKOP_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig.
+    #[arg(long, env = "MULTICASSKOP_CONTEXT")]
+    pub context: Option<String>,
+    /// Namespace whose MultiCasskops are reconciled (default: all).
+    #[arg(long, short = 'n', env = "MULTICASSKOP_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The management cluster is also the site NAME (the Go Multi-CassKop's `-l`).
+    #[arg(short = 'l', long = "local")]
+    pub local: Option<String>,
+    /// A remote site NAME (repeatable; the Go Multi-CassKop's `-r`): kubeconfig from
+    /// /var/run/secrets/admiralty.io/serviceaccountimports/NAME/config, else the context NAME.
+    #[arg(short = 'r', long = "remote")]
+    pub remotes: Vec<String>,
+    /// A site as NAME=KUBECONFIG[:CONTEXT] (repeatable).
+    #[arg(long = "site", value_parser = crate::config::parse_site_flag)]
+    pub sites: Vec<crate::config::SiteConfig>,
+    /// Namespace of Secrets holding site kubeconfigs (reloaded without restart).
+    #[arg(long, env = "MULTICASSKOP_SECRETS_NAMESPACE")]
+    pub secrets_namespace: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, env = "MULTICASSKOP_LOG_FORMAT")]
+    pub log_format: Option<crate::config::LogFormat>,
 }
 
 #[cfg(test)]

@@ -26,3 +26,9 @@ pub const ABANDON_SITES_ANNOTATION: &str = "multicasskop.db.orange.com/abandon-s
 /// CassKop's own annotation holding the spec it last reconciled.
 pub const CASSKOP_LAST_APPLIED_ANNOTATION: &str =
     "cassandraclusters.db.orange.com/last-applied-configuration";
+
+/// Label on a Secret of the management cluster that holds a site's kubeconfig (key
+/// `kubeconfig`, or `config` as admiralty's exports have it). Its value is the site name.
+pub const SITE_SECRET_LABEL: &str = "multicasskop.db.orange.com/site-kubeconfig";
+/// Field manager of the patches that release or decommission CassandraClusters we let go of.
+pub const RELEASE_FIELD_MANAGER: &str = "multi-casskop/release";

@@ -10,7 +10,12 @@
 
 pub mod api;
 pub mod cli;
+pub mod config;
+pub mod controller;
 pub mod core;
 pub mod crd;
 pub mod labels;
 pub mod render;
+pub mod run;
+pub mod sites;
+pub mod telemetry;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use multi_casskop::cli::{Cli, Command};
-use multi_casskop::{crd, render};
+use multi_casskop::{config, crd, render, run, sites, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("cannot serialise the CRD: {e}")),
         },
+        Command::Run(args) => run_controller(args),
         Command::Render { file, sites } => {
             let name = file.display().to_string();
             let manifest = if name == "-" {
@@ -38,6 +39,58 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
+    let settings = match config::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let mut settings = settings.with_flag_sites(args.local.as_deref(), &args.remotes, &args.sites);
+    if let Err(e) = settings.validate() {
+        return fail(&e.to_string());
+    }
+    settings.namespace = args.namespace.or(settings.namespace);
+    settings.secrets.namespace = args.secrets_namespace.or(settings.secrets.namespace);
+    settings.management.kubeconfig = args.kubeconfig.or(settings.management.kubeconfig);
+    settings.management.context = args.context.or(settings.management.context);
+    telemetry::init(args.log_format.unwrap_or(settings.log_format));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let management = match &settings.management.kubeconfig {
+            Some(path) => {
+                sites::connect::from_file(path, settings.management.context.as_deref()).await
+            }
+            None => sites::connect::default_client().await,
+        };
+        let management = match management {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
+        };
+        run::run(settings, management, shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
 }
 
 fn fail(message: &str) -> ExitCode {

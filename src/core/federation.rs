@@ -58,8 +58,9 @@ pub struct FederationInput<'a> {
 /// Decides what every site must hold, or returns every error found.
 pub fn plan_federation(input: FederationInput<'_>) -> Result<Federation, Vec<Finding>> {
     let spec = input.spec;
+    // Report every problem at once: spec-level errors do not stop the per-site checks.
     let mut errors = validate_multicasskop(input.name, spec, input.known_sites);
-    if !errors.is_empty() {
+    if !spec.base.is_object() {
         return Err(errors);
     }
     let owner = Owner {
@@ -70,13 +71,15 @@ pub fn plan_federation(input: FederationInput<'_>) -> Result<Federation, Vec<Fin
     let mut built = Vec::new();
     for (site, patch) in &spec.overrides {
         let patch = if patch.is_null() { &empty } else { patch };
+        if !patch.is_object() {
+            continue;
+        }
         match build_site_object(owner, &spec.base, patch, site) {
             Ok(site_object) => built.push(site_object),
             Err(found) => errors.extend(found),
         }
     }
-    if !errors.is_empty() {
-        errors.dedup();
+    if built.is_empty() {
         return Err(errors);
     }
 
@@ -402,6 +405,27 @@ mod tests {
         }}));
         let errors = plan(&s, None).expect_err("two bad sites");
         assert_eq!(errors.len(), 2, "{errors:#?}");
+    }
+
+    #[test]
+    fn spec_level_and_site_level_errors_come_together() {
+        let s = spec(json!({"base": {"metadata": {"name": "cass"}}, "override": {
+            "a": {"spec": {"topology": {"dc": [{"name": "d-1"}]}}},
+            "b": {"spec": {"topology": {"dc": [{"name": "e"}]}}}
+        }, "rollout": {"order": ["zz"]}}));
+        let errors = plan(&s, Some(&["a".to_string()])).expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&"spec.override.b"),
+            "unknown site: {paths:?}"
+        );
+        assert!(paths.contains(&"spec.rollout.order[0]"), "{paths:?}");
+        assert!(
+            paths
+                .iter()
+                .any(|p| p.ends_with("spec.topology.dc[0].name")),
+            "site-level error too: {paths:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,271 @@
+//! Controller settings: a YAML file, `MULTICASSKOP_*` environment overrides, and CLI flags,
+//! merged in that order by the `config` crate.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Prefix of environment overrides, e.g. `MULTICASSKOP_NAMESPACE=cassandra` or
+/// `MULTICASSKOP_SECRETS__NAMESPACE=multi-casskop`.
+pub const ENV_PREFIX: &str = "MULTICASSKOP";
+
+/// Where the Go Multi-CassKop's Helm chart mounted each remote site's kubeconfig.
+pub const ADMIRALTY_IMPORT_DIR: &str = "/var/run/secrets/admiralty.io/serviceaccountimports";
+
+/// Everything `multi-casskop run` needs to know.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Namespace whose MultiCasskops are reconciled; all namespaces when unset.
+    pub namespace: Option<String>,
+    /// How to reach the management cluster (where MultiCasskops live).
+    pub management: ClusterAccess,
+    /// Sites configured statically, in rollout order.
+    pub sites: Vec<SiteConfig>,
+    /// Sites whose kubeconfig is held in Secrets of the management cluster.
+    pub secrets: SecretSites,
+    /// `plain` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Per-site request timeout in seconds (default 10): an unreachable site fails fast.
+    pub site_timeout_seconds: Option<u64>,
+}
+
+/// A kubeconfig file and context; both optional (defaults: `$KUBECONFIG` or in-cluster, current context).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClusterAccess {
+    /// Kubeconfig file.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig.
+    pub context: Option<String>,
+}
+
+/// One statically configured site.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SiteConfig {
+    /// Site name, as used in `spec.override`.
+    pub name: String,
+    /// The management cluster's own connection (it may also be a site).
+    pub local: bool,
+    /// Kubeconfig file of the site.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context in that kubeconfig (default: its current context).
+    pub context: Option<String>,
+}
+
+/// Sites found in Secrets, reloaded without restart when the Secrets change.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecretSites {
+    /// Namespace of the Secrets (usually the controller's); unset disables Secret-held sites.
+    pub namespace: Option<String>,
+    /// Label that marks a Secret as a site kubeconfig.
+    pub label_selector: String,
+}
+
+impl Default for SecretSites {
+    fn default() -> Self {
+        SecretSites {
+            namespace: None,
+            label_selector: crate::labels::SITE_SECRET_LABEL.to_string(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// File or environment could not be read or parsed.
+    #[error("cannot load settings (file {file}, environment {ENV_PREFIX}_*): {source}")]
+    Load {
+        /// The file given, or "none".
+        file: String,
+        /// Parser error.
+        source: config::ConfigError,
+    },
+    /// Two sites share a name.
+    #[error("site {0:?} is configured twice; site names must be unique")]
+    DuplicateSite(String),
+    /// A site without a name.
+    #[error("a configured site has no name; every site needs the name used in spec.override")]
+    UnnamedSite,
+}
+
+/// Loads the file (if any), then environment overrides.
+pub fn load(file: Option<&std::path::Path>) -> Result<Settings, SettingsError> {
+    let mut builder = config::Config::builder();
+    if let Some(file) = file {
+        builder = builder.add_source(config::File::from(file).format(config::FileFormat::Yaml));
+    }
+    builder = builder.add_source(config::Environment::with_prefix(ENV_PREFIX).separator("__"));
+    let file_name = file.map_or_else(|| "none".to_string(), |f| f.display().to_string());
+    let settings: Settings = builder
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|source| SettingsError::Load {
+            file: file_name,
+            source,
+        })?;
+    Ok(settings)
+}
+
+impl Settings {
+    /// Adds the Go Multi-CassKop's `-l NAME` (local site) and `-r NAME` (remote sites, kubeconfig from
+    /// the admiralty import path if mounted, else the kubeconfig context NAME), and `--site`
+    /// flags (`NAME=KUBECONFIG[:CONTEXT]`), after the sites from the file.
+    pub fn with_flag_sites(
+        mut self,
+        local: Option<&str>,
+        remotes: &[String],
+        sites: &[SiteConfig],
+    ) -> Self {
+        if let Some(name) = local {
+            self.sites.push(SiteConfig {
+                name: name.to_string(),
+                local: true,
+                ..Default::default()
+            });
+        }
+        for name in remotes {
+            let mounted = PathBuf::from(ADMIRALTY_IMPORT_DIR)
+                .join(name)
+                .join("config");
+            let site = if mounted.is_file() {
+                SiteConfig {
+                    name: name.clone(),
+                    kubeconfig: Some(mounted),
+                    ..Default::default()
+                }
+            } else {
+                SiteConfig {
+                    name: name.clone(),
+                    context: Some(name.clone()),
+                    ..Default::default()
+                }
+            };
+            self.sites.push(site);
+        }
+        self.sites.extend(sites.iter().cloned());
+        self
+    }
+
+    /// Checks that site names are present and unique.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for (i, site) in self.sites.iter().enumerate() {
+            if site.name.is_empty() {
+                return Err(SettingsError::UnnamedSite);
+            }
+            if self.sites[..i].iter().any(|s| s.name == site.name) {
+                return Err(SettingsError::DuplicateSite(site.name.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a `--site NAME=KUBECONFIG[:CONTEXT]` flag.
+pub fn parse_site_flag(flag: &str) -> Result<SiteConfig, String> {
+    let (name, rest) = flag
+        .split_once('=')
+        .ok_or_else(|| format!("--site {flag:?}: expected NAME=KUBECONFIG[:CONTEXT]"))?;
+    let (file, context) = match rest.rsplit_once(':') {
+        Some((file, context)) if !context.contains('/') => (file, Some(context.to_string())),
+        _ => (rest, None),
+    };
+    if name.is_empty() || file.is_empty() {
+        return Err(format!(
+            "--site {flag:?}: expected NAME=KUBECONFIG[:CONTEXT]"
+        ));
+    }
+    Ok(SiteConfig {
+        name: name.into(),
+        kubeconfig: Some(file.into()),
+        context,
+        local: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("mc-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("settings.yaml");
+        std::fs::write(
+            &file,
+            "namespace: ring\nlogFormat: json\nsites:\n  - name: a\n    kubeconfig: /k/a\n    context: ctx-a\n  - name: b\n    local: true\nsecrets:\n  namespace: mc\n",
+        )
+        .expect("write");
+        let s = load(Some(&file)).expect("loads");
+        assert_eq!(s.namespace.as_deref(), Some("ring"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.sites.len(), 2);
+        assert_eq!(
+            s.sites[0],
+            SiteConfig {
+                name: "a".into(),
+                kubeconfig: Some("/k/a".into()),
+                context: Some("ctx-a".into()),
+                local: false
+            }
+        );
+        assert!(s.sites[1].local);
+        assert_eq!(s.secrets.namespace.as_deref(), Some("mc"));
+        assert_eq!(s.secrets.label_selector, crate::labels::SITE_SECRET_LABEL);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn go_flags_and_site_flags() {
+        let s = Settings::default().with_flag_sites(
+            Some("k8s-cluster1"),
+            &["k8s-cluster2".into()],
+            &[parse_site_flag("c=/tmp/c.kubeconfig:ctx").expect("flag")],
+        );
+        let names: Vec<_> = s.sites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["k8s-cluster1", "k8s-cluster2", "c"]);
+        assert!(s.sites[0].local);
+        assert_eq!(
+            s.sites[1].context.as_deref(),
+            Some("k8s-cluster2"),
+            "falls back to the kubeconfig context named after the site"
+        );
+        assert_eq!(
+            s.sites[2].kubeconfig.as_deref(),
+            Some(std::path::Path::new("/tmp/c.kubeconfig"))
+        );
+        assert_eq!(s.sites[2].context.as_deref(), Some("ctx"));
+        s.validate().expect("valid");
+        let dup = Settings::default().with_flag_sites(Some("a"), &["a".into()], &[]);
+        assert!(matches!(dup.validate(), Err(SettingsError::DuplicateSite(n)) if n == "a"));
+    }
+
+    #[test]
+    fn site_flag_forms() {
+        assert_eq!(parse_site_flag("a=/x/y").expect("ok").context, None);
+        assert_eq!(
+            parse_site_flag("a=/x/y:ctx")
+                .expect("ok")
+                .context
+                .as_deref(),
+            Some("ctx")
+        );
+        assert!(parse_site_flag("nameonly").is_err());
+        assert!(parse_site_flag("=/x").is_err());
+    }
+}

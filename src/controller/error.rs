@@ -1,0 +1,146 @@
+//! Errors of a reconcile, by where they happened.
+
+use crate::core::validate::Finding;
+
+/// What failed while writing to a site, classified by what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// The site did not answer (down, network, TLS, timeout) or rejected our credentials.
+    #[error("site {site} is unreachable: {message}")]
+    Unreachable {
+        /// Site.
+        site: String,
+        /// Cause.
+        message: String,
+    },
+    /// The site's API server refused the object (e.g. CassKop's CRD schema rejected it).
+    #[error("site {site} rejected CassandraCluster {namespace}/{name}: {message}")]
+    Rejected {
+        /// Site.
+        site: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API server's explanation.
+        message: String,
+    },
+    /// Any other API error (forbidden, namespace missing, CRD not installed, ...).
+    #[error("site {site}: {action} CassandraCluster {namespace}/{name} failed: {message}")]
+    Api {
+        /// Site.
+        site: String,
+        /// What we tried.
+        action: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The API server's explanation, with a hint.
+        message: String,
+    },
+}
+
+impl SiteError {
+    /// Classifies a client error from `site` while doing `action` on `namespace/name`.
+    pub fn from_kube(
+        site: &str,
+        action: &'static str,
+        namespace: &str,
+        name: &str,
+        error: kube::Error,
+    ) -> Self {
+        let (site, namespace, name) = (site.to_string(), namespace.to_string(), name.to_string());
+        match error {
+            kube::Error::Api(status) => match status.code {
+                400 | 422 => SiteError::Rejected {
+                    site,
+                    namespace,
+                    name,
+                    message: status.message,
+                },
+                401 => SiteError::Unreachable {
+                    site,
+                    message: format!(
+                        "credentials rejected (401): {}; renew the site's kubeconfig",
+                        status.message
+                    ),
+                },
+                403 => SiteError::Api {
+                    site,
+                    action,
+                    namespace,
+                    name,
+                    message: format!(
+                        "forbidden (403): {}; grant the site's service account the multi-casskop site role in that namespace",
+                        status.message
+                    ),
+                },
+                404 => SiteError::Api {
+                    site,
+                    action,
+                    namespace,
+                    name,
+                    message: format!(
+                        "not found (404): {}; create the namespace and install CassKop's CassandraCluster CRD at the site",
+                        status.message
+                    ),
+                },
+                code => SiteError::Api {
+                    site,
+                    action,
+                    namespace,
+                    name,
+                    message: format!("{} ({code})", status.message),
+                },
+            },
+            other => SiteError::Unreachable {
+                site,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Errors that fail a whole reconcile (they are retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request to the management cluster failed.
+    #[error("{action} MultiCasskop {namespace}/{name} in the management cluster failed: {source}")]
+    Management {
+        /// What we tried.
+        action: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Cause.
+        source: kube::Error,
+    },
+    /// The MultiCasskop has no namespace (cannot happen for a namespaced resource).
+    #[error("MultiCasskop {0} has no namespace")]
+    NoNamespace(String),
+    /// The status could not be serialised.
+    #[error("cannot serialise the status of MultiCasskop {0}: {1}")]
+    Serialize(String, serde_json::Error),
+}
+
+impl Error {
+    /// Short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Management { .. } => "management",
+            Error::NoNamespace(_) => "no_namespace",
+            Error::Serialize(..) => "serialize",
+        }
+    }
+}
+
+/// Joins findings into one message.
+pub fn findings_message(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,184 @@
+//! Writes at sites: server-side apply of a site's CassandraCluster and its seed list, scaling a
+//! leaving site to zero, deleting, and releasing objects we stop managing.
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::controller::error::SiteError;
+use crate::core::seeds::effective_topology;
+use crate::core::site_object::SiteCassandraCluster;
+use crate::labels::{
+    OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, RELEASE_FIELD_MANAGER, SITE_FIELD_MANAGER, SITE_LABEL,
+};
+use crate::sites::{SiteHandle, cassandra_cluster_resource};
+
+fn api(site: &SiteHandle, namespace: &str) -> Result<Api<DynamicObject>, SiteError> {
+    let client = site.client().map_err(|e| SiteError::Unreachable {
+        site: site.name.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &cassandra_cluster_resource(),
+    ))
+}
+
+fn note<T>(site: &SiteHandle, result: &Result<T, SiteError>) {
+    match result {
+        Err(SiteError::Unreachable { message, .. }) => site.mark_unreachable(message.clone()),
+        _ => site.mark_reachable(),
+    }
+}
+
+/// Server-side applies `desired` with `seeds` at its site and returns the stored object.
+/// Without a status subresource the seed list goes in the same apply; with one, it is applied
+/// to `/status` afterwards (only if it differs).
+pub async fn write_site(
+    site: &SiteHandle,
+    desired: &SiteCassandraCluster,
+    seeds: &[String],
+) -> Result<DynamicObject, SiteError> {
+    let result = write_site_inner(site, desired, seeds).await;
+    note(site, &result);
+    result
+}
+
+async fn write_site_inner(
+    site: &SiteHandle,
+    desired: &SiteCassandraCluster,
+    seeds: &[String],
+) -> Result<DynamicObject, SiteError> {
+    let (ns, name) = (desired.namespace.as_str(), desired.name.as_str());
+    let err = |action, e| SiteError::from_kube(&site.name, action, ns, name, e);
+    let subresource = site
+        .has_status_subresource()
+        .await
+        .map_err(|e| err("discover", e))?;
+    let api = api(site, ns)?;
+    let params = PatchParams::apply(SITE_FIELD_MANAGER).force();
+    let mut body = desired.object.clone();
+    if !subresource {
+        body["status"] = json!({ "seedlist": seeds });
+    }
+    let stored = api
+        .patch(name, &params, &Patch::Apply(&body))
+        .await
+        .map_err(|e| err("apply", e))?;
+    if !subresource || stored_seeds(&stored) == seeds {
+        return Ok(stored);
+    }
+    let status = json!({ "apiVersion": desired.object["apiVersion"], "kind": desired.object["kind"], "status": { "seedlist": seeds } });
+    api.patch_status(name, &params, &Patch::Apply(&status))
+        .await
+        .map_err(|e| err("apply status of", e))
+}
+
+fn stored_seeds(object: &DynamicObject) -> Vec<String> {
+    object
+        .data
+        .pointer("/status/seedlist")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Whether every DC of a stored CassandraCluster is scaled to zero.
+pub fn scaled_to_zero(object: &DynamicObject) -> bool {
+    let spec = object
+        .data
+        .get("spec")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .unwrap_or_default();
+    effective_topology(&spec)
+        .iter()
+        .all(|dc| dc.racks.iter().all(|r| r.nodes == 0))
+}
+
+/// Scales every DC of a CassandraCluster that left the ring to zero nodes (CassKop then
+/// decommissions them), keeping everything else as it is.
+pub async fn scale_to_zero(
+    site: &SiteHandle,
+    object: &DynamicObject,
+) -> Result<DynamicObject, SiteError> {
+    let (ns, name) = (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    );
+    let mut dcs = object
+        .data
+        .pointer("/spec/topology/dc")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if dcs.is_empty() {
+        // CassKop's implicit dc1/rack1 must be spelled out to be scaled.
+        dcs.push(json!({ "name": crate::core::seeds::DEFAULT_DC, "rack": [{ "name": crate::core::seeds::DEFAULT_RACK }] }));
+    }
+    for dc in &mut dcs {
+        dc["nodesPerRacks"] = json!(0);
+    }
+    let patch = json!({ "spec": { "topology": { "dc": dcs } } });
+    let result = match api(site, &ns) {
+        Ok(api) => api
+            .patch(
+                &name,
+                &PatchParams {
+                    field_manager: Some(RELEASE_FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| SiteError::from_kube(&site.name, "scale to zero", &ns, &name, e)),
+        Err(e) => Err(e),
+    };
+    note(site, &result);
+    result
+}
+
+/// Deletes a CassandraCluster at a site (CassKop's own finalizer then cleans up its volumes).
+/// Background propagation: the object has no dependents of ours, and foreground deletion would
+/// wait on a garbage collector some clusters do not run.
+pub async fn delete(site: &SiteHandle, namespace: &str, name: &str) -> Result<(), SiteError> {
+    let result = match api(site, namespace) {
+        Ok(api) => match api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(SiteError::from_kube(
+                &site.name, "delete", namespace, name, e,
+            )),
+        },
+        Err(e) => Err(e),
+    };
+    note(site, &result);
+    result
+}
+
+/// Removes our ownership labels from a CassandraCluster we stop managing, so nothing of
+/// ours finds it again; the cluster itself is untouched.
+pub async fn release(site: &SiteHandle, namespace: &str, name: &str) -> Result<(), SiteError> {
+    let patch = json!({ "metadata": { "labels": { (OWNER_NAME_LABEL): null, (OWNER_NAMESPACE_LABEL): null, (SITE_LABEL): null } } });
+    let result = match api(site, namespace) {
+        Ok(api) => match api
+            .patch(
+                name,
+                &PatchParams {
+                    field_manager: Some(RELEASE_FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(SiteError::from_kube(
+                &site.name, "release", namespace, name, e,
+            )),
+        },
+        Err(e) => Err(e),
+    };
+    note(site, &result);
+    result
+}

@@ -1,0 +1,193 @@
+//! Writes to the MultiCasskop in the management cluster: its status (server-side apply, only
+//! when something changed, so a converged ring costs no writes), its finalizers (merge patches
+//! guarded by resourceVersion, other finalizers kept), and Kubernetes Events.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+
+use crate::api::{MultiCasskop, MultiCasskopStatus, SiteStatus};
+use crate::controller::Context;
+use crate::controller::error::{Error, findings_message};
+use crate::core::aggregate::{SiteOutcome, summarize, with_transition_times};
+use crate::core::validate::Finding;
+use crate::labels::{FINALIZER, LEGACY_FINALIZER, STATUS_FIELD_MANAGER};
+
+/// Event severity.
+#[derive(Clone, Copy, Debug)]
+pub enum EventKind {
+    /// Something happened as planned.
+    Normal,
+    /// Something needs attention.
+    Warning,
+}
+
+/// Publishes an Event about `mc`; failures are logged, never fatal.
+pub async fn event(ctx: &Context, mc: &MultiCasskop, kind: EventKind, reason: &str, note: String) {
+    let event = Event {
+        type_: match kind {
+            EventKind::Normal => EventType::Normal,
+            EventKind::Warning => EventType::Warning,
+        },
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    ctx.counters
+        .management_writes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Err(error) = ctx.recorder.publish(&event, &mc.object_ref(&())).await {
+        warn!(multicasskop = %mc.name_any(), %error, reason, "cannot publish event");
+    }
+}
+
+fn api(ctx: &Context, namespace: &str) -> Api<MultiCasskop> {
+    Api::namespaced(ctx.client.clone(), namespace)
+}
+
+/// Whether the MultiCasskop carries our finalizer (or the Go version's).
+pub fn has_our_finalizer(mc: &MultiCasskop) -> bool {
+    mc.finalizers()
+        .iter()
+        .any(|f| f == FINALIZER || f == LEGACY_FINALIZER)
+}
+
+/// Adds our finalizer, keeping the others. Returns true when it wrote (the write triggers the next reconcile).
+pub async fn ensure_finalizer(
+    mc: &MultiCasskop,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<bool, Error> {
+    if mc.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(false);
+    }
+    let mut finalizers = mc.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    patch_finalizers(mc, ctx, namespace, finalizers, "add finalizer to").await?;
+    Ok(true)
+}
+
+/// Removes our finalizer and the Go version's, keeping the others.
+pub async fn remove_finalizers(
+    mc: &MultiCasskop,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<(), Error> {
+    let finalizers: Vec<String> = mc
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER && *f != LEGACY_FINALIZER)
+        .cloned()
+        .collect();
+    patch_finalizers(mc, ctx, namespace, finalizers, "remove finalizers from").await
+}
+
+async fn patch_finalizers(
+    mc: &MultiCasskop,
+    ctx: &Context,
+    namespace: &str,
+    finalizers: Vec<String>,
+    action: &'static str,
+) -> Result<(), Error> {
+    let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": mc.resource_version() } });
+    ctx.counters
+        .management_writes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    api(ctx, namespace)
+        .patch(
+            &mc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| Error::Management {
+            action,
+            namespace: namespace.into(),
+            name: mc.name_any(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Computes the ring's status from its sites and writes it if it changed. Returns whether the
+/// spec is fully rolled out. `invalid` holds input errors (then `seeds` is empty and the
+/// previous seed list is kept).
+pub async fn write(
+    mc: &MultiCasskop,
+    ctx: &Context,
+    namespace: &str,
+    sites: Vec<(SiteStatus, SiteOutcome)>,
+    seeds: Vec<String>,
+    invalid: &[Finding],
+    deleting: bool,
+) -> Result<bool, Error> {
+    let previous = mc.status.clone().unwrap_or_default();
+    let outcomes: Vec<SiteOutcome> = sites.iter().map(|(_, o)| o.clone()).collect();
+    let summary = summarize(&outcomes, invalid, deleting);
+    let generation = mc.metadata.generation;
+    let now = Time(Timestamp::now());
+    let status = MultiCasskopStatus {
+        observed_generation: if summary.rolled_out {
+            generation
+        } else {
+            previous.observed_generation
+        },
+        phase: Some(summary.phase.to_string()),
+        ready_sites: Some(summary.ready_sites.clone()),
+        conditions: with_transition_times(
+            &previous.conditions,
+            &summary.conditions,
+            generation,
+            &now,
+        ),
+        seedlist: if invalid.is_empty() && !deleting {
+            seeds
+        } else {
+            previous.seedlist.clone()
+        },
+        sites: sites.into_iter().map(|(s, _)| s).collect(),
+    };
+    if !invalid.is_empty() {
+        let message = findings_message(invalid);
+        let was = previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .map(|c| c.message.as_str());
+        if was != Some(message.as_str()) {
+            event(
+                ctx,
+                mc,
+                EventKind::Warning,
+                "InvalidSpec",
+                format!("nothing written or deleted: {message}"),
+            )
+            .await;
+        }
+    }
+    if status != previous {
+        let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
+        ctx.counters
+            .management_writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        api(ctx, namespace)
+            .patch_status(
+                &mc.name_any(),
+                &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(|source| Error::Management {
+                action: "update status of",
+                namespace: namespace.into(),
+                name: mc.name_any(),
+                source,
+            })?;
+    }
+    Ok(summary.rolled_out)
+}

@@ -1,0 +1,228 @@
+//! The live set of sites. Each entry owns a client, a watch of our CassandraClusters there
+//! (a reflector store, so reconciles read sites without API calls) and the site's health.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio::task::JoinHandle;
+
+use crate::api::MultiCasskop;
+use crate::sites::{cassandra_cluster_resource, watch};
+
+/// What makes the controller look at MultiCasskops again.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// One MultiCasskop (a CassandraCluster it owns changed at a site).
+    One(ObjectRef<MultiCasskop>),
+    /// All of them (a site was added, removed, went down or came back).
+    All,
+}
+
+/// What we know of a site's API server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// The last request or watch event succeeded.
+    pub reachable: bool,
+    /// The watch of our CassandraClusters has listed them at least once.
+    pub synced: bool,
+    /// The last error, in words.
+    pub error: Option<String>,
+}
+
+/// One site.
+pub struct SiteHandle {
+    /// Site name.
+    pub name: String,
+    /// Where its configuration came from and a fingerprint of it (to notice rotations).
+    pub source: String,
+    client: Result<Client, String>,
+    store: Option<Store<DynamicObject>>,
+    health: Arc<Mutex<Health>>,
+    status_subresource: Mutex<Option<bool>>,
+    watch_task: Option<JoinHandle<()>>,
+    triggers: UnboundedSender<Trigger>,
+}
+
+impl Drop for SiteHandle {
+    fn drop(&mut self) {
+        if let Some(task) = &self.watch_task {
+            task.abort();
+        }
+    }
+}
+
+impl SiteHandle {
+    /// The site's client, or why there is none.
+    pub fn client(&self) -> Result<&Client, &str> {
+        self.client.as_ref().map_err(String::as_str)
+    }
+
+    /// Our CassandraClusters at the site as last seen by the watch.
+    pub fn store(&self) -> Option<&Store<DynamicObject>> {
+        self.store.as_ref()
+    }
+
+    /// Current health.
+    pub fn health(&self) -> Health {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// Records a successful request.
+    pub fn mark_reachable(&self) {
+        set_health(&self.health, &self.triggers, true, None);
+    }
+
+    /// Records a failed request (the site did not answer).
+    pub fn mark_unreachable(&self, error: String) {
+        set_health(&self.health, &self.triggers, false, Some(error));
+    }
+
+    /// Whether the site's CassandraCluster CRD has a status subresource (cscetbon's CassKop
+    /// does, Orange's v2.1.0 does not), read once from API discovery.
+    pub async fn has_status_subresource(&self) -> Result<bool, kube::Error> {
+        if let Some(known) = self.status_subresource.lock().ok().and_then(|g| *g) {
+            return Ok(known);
+        }
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| kube::Error::Service(e.clone().into()))?;
+        let resources = client.list_api_group_resources("db.orange.com/v2").await?;
+        let has = resources
+            .resources
+            .iter()
+            .any(|r| r.name == "cassandraclusters/status");
+        if let Ok(mut guard) = self.status_subresource.lock() {
+            *guard = Some(has);
+        }
+        Ok(has)
+    }
+
+    /// Forgets the cached discovery answer (e.g. after the CRD was replaced).
+    pub fn forget_discovery(&self) {
+        if let Ok(mut guard) = self.status_subresource.lock() {
+            *guard = None;
+        }
+    }
+}
+
+pub(crate) fn set_health(
+    health: &Mutex<Health>,
+    triggers: &UnboundedSender<Trigger>,
+    reachable: bool,
+    error: Option<String>,
+) {
+    let changed = match health.lock() {
+        Ok(mut h) => {
+            let changed = h.reachable != reachable;
+            h.reachable = reachable;
+            h.error = error;
+            changed
+        }
+        Err(_) => false,
+    };
+    if changed {
+        let _ = triggers.unbounded_send(Trigger::All);
+    }
+}
+
+/// The sites, in configured order.
+pub struct SiteRegistry {
+    sites: RwLock<BTreeMap<String, Arc<SiteHandle>>>,
+    order: RwLock<Vec<String>>,
+    triggers: UnboundedSender<Trigger>,
+}
+
+impl SiteRegistry {
+    /// An empty registry and the stream of triggers its sites produce.
+    pub fn new() -> (Arc<Self>, UnboundedReceiver<Trigger>) {
+        let (tx, rx) = unbounded();
+        (
+            Arc::new(SiteRegistry {
+                sites: RwLock::default(),
+                order: RwLock::default(),
+                triggers: tx,
+            }),
+            rx,
+        )
+    }
+
+    /// Adds or replaces a site. With a client, a watch of our CassandraClusters there starts at once
+    /// (it retries with backoff while the site is down). Replacing aborts the old watch.
+    pub fn upsert(&self, name: &str, source: String, client: Result<Client, String>) {
+        let health = Arc::new(Mutex::new(Health {
+            reachable: client.is_ok(),
+            synced: false,
+            error: client.as_ref().err().cloned(),
+        }));
+        let (store, watch_task) = match &client {
+            Ok(client) => {
+                let (store, task) = watch::spawn(
+                    name,
+                    client.clone(),
+                    cassandra_cluster_resource(),
+                    health.clone(),
+                    self.triggers.clone(),
+                );
+                (Some(store), Some(task))
+            }
+            Err(_) => (None, None),
+        };
+        let handle = Arc::new(SiteHandle {
+            name: name.to_string(),
+            source,
+            client,
+            store,
+            health,
+            status_subresource: Mutex::new(None),
+            watch_task,
+            triggers: self.triggers.clone(),
+        });
+        if let Ok(mut sites) = self.sites.write() {
+            sites.insert(name.to_string(), handle);
+        }
+        if let Ok(mut order) = self.order.write()
+            && !order.iter().any(|n| n == name)
+        {
+            order.push(name.to_string());
+        }
+        let _ = self.triggers.unbounded_send(Trigger::All);
+    }
+
+    /// Removes a site (its watch stops). MultiCasskops naming it then report it as unknown.
+    pub fn remove(&self, name: &str) {
+        let removed = self.sites.write().ok().and_then(|mut s| s.remove(name));
+        if let Ok(mut order) = self.order.write() {
+            order.retain(|n| n != name);
+        }
+        if removed.is_some() {
+            let _ = self.triggers.unbounded_send(Trigger::All);
+        }
+    }
+
+    /// One site.
+    pub fn get(&self, name: &str) -> Option<Arc<SiteHandle>> {
+        self.sites.read().ok().and_then(|s| s.get(name).cloned())
+    }
+
+    /// Site names in configured order.
+    pub fn names(&self) -> Vec<String> {
+        self.order.read().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Every site, in configured order.
+    pub fn all(&self) -> Vec<Arc<SiteHandle>> {
+        self.names().iter().filter_map(|n| self.get(n)).collect()
+    }
+
+    /// Whether every site with a client has listed its CassandraClusters once.
+    pub fn all_synced(&self) -> bool {
+        self.all()
+            .iter()
+            .all(|s| s.client().is_err() || s.health().synced)
+    }
+}

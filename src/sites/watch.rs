@@ -1,0 +1,78 @@
+//! Per site, a watch of the CassandraClusters we own (by label) that keeps a reflector store
+//! and turns every change into a trigger for the owning MultiCasskop. Each site's watch has
+//! its own backoff, so a site that is down only delays itself.
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::api::MultiCasskop;
+use crate::labels::{OWNED_SELECTOR, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use crate::sites::registry::{Health, Trigger, set_health};
+
+/// The MultiCasskop that owns a CassandraCluster, from its labels.
+pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
+    let labels = object.labels();
+    let name = labels.get(OWNER_NAME_LABEL)?;
+    let namespace = labels.get(OWNER_NAMESPACE_LABEL)?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
+/// Starts the watch of `site`; returns its store and task.
+pub fn spawn(
+    site: &str,
+    client: Client,
+    resource: ApiResource,
+    health: Arc<Mutex<Health>>,
+    triggers: UnboundedSender<Trigger>,
+) -> (Store<DynamicObject>, JoinHandle<()>) {
+    let writer = reflector::store::Writer::new(resource.clone());
+    let store = writer.as_reader();
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let config = watcher::Config::default().labels(OWNED_SELECTOR);
+    let site = site.to_string();
+    let task = tokio::spawn(async move {
+        let stream = watcher(api, config).default_backoff().reflect(writer);
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(
+                    watcher::Event::Apply(obj)
+                    | watcher::Event::Delete(obj)
+                    | watcher::Event::InitApply(obj),
+                ) => {
+                    set_health(&health, &triggers, true, None);
+                    if let Some(owner) = owner_of(&obj) {
+                        debug!(site, object = %obj.name_any(), owner = %owner, "CassandraCluster changed");
+                        let _ = triggers.unbounded_send(Trigger::One(owner));
+                    }
+                }
+                Ok(watcher::Event::Init) => set_health(&health, &triggers, true, None),
+                Ok(watcher::Event::InitDone) => {
+                    if let Ok(mut h) = health.lock() {
+                        h.synced = true;
+                    }
+                    set_health(&health, &triggers, true, None);
+                    let _ = triggers.unbounded_send(Trigger::All);
+                }
+                Err(error) => {
+                    warn!(site, %error, "watch of CassandraClusters failed; retrying with backoff");
+                    set_health(
+                        &health,
+                        &triggers,
+                        false,
+                        Some(format!("watch of CassandraClusters failed: {error}")),
+                    );
+                }
+            }
+        }
+    });
+    (store, task)
+}

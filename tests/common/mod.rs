@@ -1,0 +1,364 @@
+//! Shared set-up of the controller's end-to-end tests: three real control planes (site-a also
+//! serves as the management cluster), a CassKop simulator per site scoped to the test's own
+//! namespace, and the controller running in-process for that namespace.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use multi_casskop::api::MultiCasskop;
+use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
+use multi_casskop::run::{Running, start};
+use multi_casskop_e2e::{SimConfig, Simulator, Sites, crds, namespace, shared};
+use serde_json::{Value, json};
+
+/// Sites of the shared layout, in rollout order.
+pub const SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
+/// Generous deadline for anything to converge.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+/// One test's world.
+pub struct Env {
+    pub sites: &'static Sites,
+    pub namespace: String,
+    pub management: Client,
+    pub clients: BTreeMap<String, Client>,
+    pub simulators: BTreeMap<String, Simulator>,
+    pub controller: Option<Running>,
+}
+
+pub fn crd_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds/multicasskop.yaml")
+}
+
+/// Controller settings for the shared sites: site-a is the management cluster's own connection.
+pub fn settings(sites: &Sites, namespace: &str) -> Settings {
+    let mut s = Settings {
+        namespace: Some(namespace.to_string()),
+        ..Default::default()
+    };
+    for name in SITES {
+        let site = sites.get(name).expect("site started");
+        s.sites.push(if name == "site-a" {
+            ControllerSite {
+                name: name.into(),
+                local: true,
+                ..Default::default()
+            }
+        } else {
+            ControllerSite {
+                name: name.into(),
+                kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
+                context: Some(name.into()),
+                local: false,
+            }
+        });
+    }
+    s
+}
+
+impl Env {
+    /// Shared sites, a fresh namespace everywhere, simulators, and a running controller.
+    pub async fn new(prefix: &str) -> Env {
+        Self::with_sim(
+            prefix,
+            SimConfig::default().delay(Duration::from_millis(200)),
+        )
+        .await
+    }
+
+    pub async fn with_sim(prefix: &str, sim: SimConfig) -> Env {
+        multi_casskop_e2e::telemetry::init_for_tests();
+        let sites = shared::sites(shared::casskop_layout)
+            .await
+            .expect("shared sites start");
+        let ns = namespace::unique_name(prefix);
+        let mut clients = BTreeMap::new();
+        let mut simulators = BTreeMap::new();
+        for name in SITES {
+            let client = sites
+                .get(name)
+                .expect("site")
+                .client()
+                .await
+                .expect("client");
+            namespace::create_namespace(&client, &ns)
+                .await
+                .expect("namespace");
+            simulators.insert(
+                name.to_string(),
+                Simulator::spawn(client.clone(), sim.clone().namespace(ns.clone())),
+            );
+            clients.insert(name.to_string(), client);
+        }
+        let management = clients["site-a"].clone();
+        crds::install_crds(&management, &[crd_path()])
+            .await
+            .expect("MultiCasskop CRD installs");
+        let controller = Some(start(settings(sites, &ns), management.clone()).await);
+        Env {
+            sites,
+            namespace: ns,
+            management,
+            clients,
+            simulators,
+            controller,
+        }
+    }
+
+    pub fn mcs(&self) -> Api<MultiCasskop> {
+        Api::namespaced(self.management.clone(), &self.namespace)
+    }
+
+    pub fn ccs(&self, site: &str) -> Api<DynamicObject> {
+        multi_casskop_e2e::cassandra::api(&self.clients[site], &self.namespace)
+    }
+
+    pub async fn create(&self, manifest: Value) -> MultiCasskop {
+        let mc: MultiCasskop = serde_json::from_value(manifest).expect("valid manifest");
+        self.mcs()
+            .create(&PostParams::default(), &mc)
+            .await
+            .expect("MultiCasskop created")
+    }
+
+    pub async fn patch_spec(&self, name: &str, patch: Value) {
+        self.mcs()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": patch })),
+            )
+            .await
+            .expect("MultiCasskop patched");
+    }
+
+    /// Waits until `probe` accepts the MultiCasskop, failing with its last status.
+    pub async fn wait_mc(
+        &self,
+        name: &str,
+        what: &str,
+        probe: impl Fn(&MultiCasskop) -> bool,
+    ) -> MultiCasskop {
+        let api = self.mcs();
+        multi_casskop_e2e::wait::until(what, CONVERGE, || {
+            let api = api.clone();
+            let probe = &probe;
+            async move {
+                match api.get_opt(name).await {
+                    Ok(Some(mc)) if probe(&mc) => Ok(mc),
+                    Ok(other) => Err(format!("{:#?}", other.and_then(|m| m.status))),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> MultiCasskop {
+        self.wait_mc(name, "MultiCasskop Ready", |mc| is_ready(mc))
+            .await
+    }
+
+    /// Waits until `probe` accepts the CassandraCluster `cass` at `site` (None = absent).
+    pub async fn wait_cc(
+        &self,
+        site: &str,
+        what: &str,
+        probe: impl Fn(Option<&DynamicObject>) -> bool,
+    ) -> Option<DynamicObject> {
+        let api = self.ccs(site);
+        multi_casskop_e2e::wait::until(format!("{site}: {what}"), CONVERGE, || {
+            let api = api.clone();
+            let probe = &probe;
+            async move {
+                match api.get_opt("cass").await {
+                    Ok(o) if probe(o.as_ref()) => Ok(o),
+                    Ok(o) => Err(format!(
+                        "{:#?}",
+                        o.map(|o| (o.data.get("spec").cloned(), o.data.get("status").cloned()))
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Records every version of `cass` seen at every site, with the time it was seen.
+    pub fn record(&self) -> Recorder {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tasks = SITES
+            .iter()
+            .map(|site| {
+                let api = self.ccs(site);
+                let seen = seen.clone();
+                let site = site.to_string();
+                tokio::spawn(async move {
+                    let stream =
+                        watcher(api, watcher::Config::default().fields("metadata.name=cass"));
+                    futures::pin_mut!(stream);
+                    while let Some(event) = stream.next().await {
+                        if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event {
+                            seen.lock().expect("lock").push(Seen {
+                                at: Instant::now(),
+                                site: site.clone(),
+                                object: o,
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        Recorder { seen, tasks }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.controller.take();
+    }
+}
+
+/// One version of a CassandraCluster seen at a site.
+#[derive(Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub site: String,
+    pub object: DynamicObject,
+}
+
+pub struct Recorder {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Recorder {
+    /// When `site` first showed a version accepted by `probe`.
+    pub fn first(&self, site: &str, probe: impl Fn(&DynamicObject) -> bool) -> Option<Instant> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|s| s.site == site && probe(&s.object))
+            .map(|s| s.at)
+    }
+}
+
+pub fn is_ready(mc: &MultiCasskop) -> bool {
+    mc.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+            && s.observed_generation == mc.metadata.generation
+    })
+}
+
+pub fn condition<'a>(
+    mc: &'a MultiCasskop,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    mc.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+pub fn site_state<'a>(
+    mc: &'a MultiCasskop,
+    site: &str,
+) -> Option<&'a multi_casskop::api::SiteStatus> {
+    mc.status.as_ref()?.sites.iter().find(|s| s.site == site)
+}
+
+pub fn spec_field<'a>(o: &'a DynamicObject, pointer: &str) -> Option<&'a Value> {
+    o.data.pointer(pointer)
+}
+
+pub fn running_done(o: &DynamicObject) -> bool {
+    o.data.pointer("/status/phase") == Some(&json!("Running"))
+        && o.data.pointer("/status/lastClusterActionStatus") == Some(&json!("Done"))
+}
+
+pub fn seedlist(o: &DynamicObject) -> Vec<String> {
+    o.data
+        .pointer("/status/seedlist")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// A three-site ring: dc1 at site-a, dc2 at site-b, dc3 (two racks) at site-c.
+pub fn ring(name: &str, namespace: &str) -> Value {
+    json!({
+        "apiVersion": "db.orange.com/v2",
+        "kind": "MultiCasskop",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "base": {
+                "apiVersion": "db.orange.com/v2",
+                "kind": "CassandraCluster",
+                "metadata": { "name": "cass", "labels": { "app": "demo" } },
+                "spec": { "nodesPerRacks": 1, "cassandraImage": "cassandra:3.11.9", "dataCapacity": "1Gi", "maxPodUnavailable": 1 }
+            },
+            "override": {
+                "site-a": { "spec": { "topology": { "dc": [{ "name": "dc1", "rack": [{ "name": "rack1" }] }] } } },
+                "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } },
+                "site-c": { "spec": { "topology": { "dc": [{ "name": "dc3", "rack": [{ "name": "rack1" }, { "name": "rack2" }] }] } } }
+            },
+            "seeds": { "domains": { "site-a": "a.example", "site-b": "b.example", "site-c": "c.example" } }
+        }
+    })
+}
+
+/// The seed list of [`ring`].
+pub fn ring_seeds() -> Vec<String> {
+    [
+        "cass-dc1-rack1-0.a.example",
+        "cass-dc2-rack1-0.b.example",
+        "cass-dc3-rack1-0.c.example",
+        "cass-dc3-rack2-0.c.example",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+pub fn names(objects: &[DynamicObject]) -> Vec<String> {
+    objects.iter().map(|o| o.name_any()).collect()
+}
+
+impl Env {
+    /// Waits until the MultiCasskop `name` no longer exists.
+    pub async fn wait_gone(&self, name: &str) {
+        let api = self.mcs();
+        multi_casskop_e2e::wait::until(format!("MultiCasskop {name} gone"), CONVERGE, || {
+            let api = api.clone();
+            async move {
+                match api.get_opt(name).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(mc)) => Err(format!("{:#?}", mc.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
