@@ -61,6 +61,24 @@ pub async fn run(
     serve(settings, ctx, triggers, shutdown).await;
 }
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl From<tokio::task::JoinHandle<()>> for AbortOnDrop {
+    fn from(task: tokio::task::JoinHandle<()>) -> Self {
+        AbortOnDrop(task)
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long [`Running::stop`] lets running reconciles finish.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A controller running in the background (tests, demo, benchmarks).
 pub struct Running {
     /// Its shared state (site registry, counters).
@@ -70,12 +88,19 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops gracefully and waits for the end.
+    /// Stops: no new reconciles start, running ones may finish within [`STOP_GRACE`]; then
+    /// whatever is left is aborted (every decision is recomputed from the clusters on start).
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            warn!(grace = ?STOP_GRACE, "controller did not stop in time; aborting it");
+            self.task.abort();
+        }
     }
 }
 
@@ -133,18 +158,17 @@ async fn serve(
 ) {
     let management = ctx.client.clone();
     let registry = ctx.sites.clone();
-    let secret_watch = settings.secrets.namespace.clone().map(|ns| {
+    // Aborted when this function ends or its task is aborted.
+    let _secret_watch: Option<AbortOnDrop> = settings.secrets.namespace.clone().map(|ns| {
         tokio::spawn(secrets::watch(
             management.clone(),
             ns,
             settings.secrets.label_selector.clone(),
             registry.clone(),
         ))
+        .into()
     });
     info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), sites = ?ctx.sites.names(), "controller starting");
     controller::run(ctx, triggers, settings.namespace.clone(), shutdown).await;
-    if let Some(task) = secret_watch {
-        task.abort();
-    }
     info!("controller stopped");
 }

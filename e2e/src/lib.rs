@@ -12,6 +12,8 @@
 //! - [`cassandra`]: test helpers for `CassandraCluster` objects (samples, edits, waits, history).
 //! - [`telemetry`]: tracing set-up for tests and binaries.
 
+#![warn(missing_docs)]
+
 pub mod cassandra;
 pub mod controlplane;
 pub mod crds;

@@ -24,14 +24,44 @@ pub const SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
 /// Generous deadline for anything to converge.
 pub const CONVERGE: Duration = Duration::from_secs(60);
 
-/// One test's world.
+/// The sites of a test: the binary's shared set, or a set of its own (for tests that stop sites).
+pub enum SitesRef {
+    Shared(&'static Sites),
+    Owned(Box<Sites>),
+}
+
+impl std::ops::Deref for SitesRef {
+    type Target = Sites;
+    fn deref(&self) -> &Sites {
+        match self {
+            SitesRef::Shared(s) => s,
+            SitesRef::Owned(s) => s,
+        }
+    }
+}
+
+/// Starts three sites of this test's own, with the shared layout's CRDs.
+pub async fn own_sites() -> SitesRef {
+    multi_casskop_e2e::telemetry::init_for_tests();
+    let sites = Sites::start(shared::casskop_layout())
+        .await
+        .expect("own sites start");
+    sites
+        .install_casskop_crds()
+        .await
+        .expect("CassKop CRDs install");
+    SitesRef::Owned(Box::new(sites))
+}
+
+/// One test's world. Fields drop in order: the controller and simulators (and their watches)
+/// stop before the sites, so every API server shuts down without open connections.
 pub struct Env {
-    pub sites: &'static Sites,
-    pub namespace: String,
-    pub management: Client,
-    pub clients: BTreeMap<String, Client>,
-    pub simulators: BTreeMap<String, Simulator>,
     pub controller: Option<Running>,
+    pub simulators: BTreeMap<String, Simulator>,
+    pub clients: BTreeMap<String, Client>,
+    pub management: Client,
+    pub namespace: String,
+    pub sites: SitesRef,
 }
 
 pub fn crd_path() -> PathBuf {
@@ -76,9 +106,21 @@ impl Env {
 
     pub async fn with_sim(prefix: &str, sim: SimConfig) -> Env {
         multi_casskop_e2e::telemetry::init_for_tests();
-        let sites = shared::sites(shared::casskop_layout)
-            .await
-            .expect("shared sites start");
+        let sites = SitesRef::Shared(
+            shared::sites(shared::casskop_layout)
+                .await
+                .expect("shared sites start"),
+        );
+        Self::build(prefix, sites, sim, |s| s).await
+    }
+
+    /// A world on `sites`, with controller settings adjusted by `adjust`.
+    pub async fn build(
+        prefix: &str,
+        sites: SitesRef,
+        sim: SimConfig,
+        adjust: impl FnOnce(Settings) -> Settings,
+    ) -> Env {
         let ns = namespace::unique_name(prefix);
         let mut clients = BTreeMap::new();
         let mut simulators = BTreeMap::new();
@@ -102,7 +144,7 @@ impl Env {
         crds::install_crds(&management, &[crd_path()])
             .await
             .expect("MultiCasskop CRD installs");
-        let controller = Some(start(settings(sites, &ns), management.clone()).await);
+        let controller = Some(start(adjust(settings(&sites, &ns)), management.clone()).await);
         Env {
             sites,
             namespace: ns,
@@ -220,6 +262,31 @@ impl Env {
             })
             .collect();
         Recorder { seen, tasks }
+    }
+}
+
+impl Env {
+    /// Stops the controller (gracefully) and starts a new one with the same settings.
+    pub async fn restart_controller(&mut self, adjust: impl FnOnce(Settings) -> Settings) {
+        if let Some(running) = self.controller.take() {
+            running.stop().await;
+        }
+        self.controller = Some(
+            start(
+                adjust(settings(&self.sites, &self.namespace)),
+                self.management.clone(),
+            )
+            .await,
+        );
+    }
+
+    pub fn site_writes(&self) -> u64 {
+        self.controller.as_ref().map_or(0, |c| {
+            c.ctx
+                .counters
+                .site_writes
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 }
 

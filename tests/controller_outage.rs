@@ -1,0 +1,299 @@
+//! End-to-end tests that stop API servers, restart the controller or swap credentials. Each
+//! starts three control planes of its own, and they run one at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use multi_casskop::labels::{ABANDON_SITES_ANNOTATION, SITE_SECRET_LABEL};
+use multi_casskop_e2e::SimConfig;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+/// These tests stop servers and start several control planes: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+fn two_site_ring(name: &str, namespace: &str) -> serde_json::Value {
+    let mut m = ring(name, namespace);
+    m["spec"]["override"] = json!({
+        "site-a": { "spec": { "topology": { "dc": [{ "name": "dc1", "rack": [{ "name": "rack1" }] }] } } },
+        "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } }
+    });
+    m["spec"]["seeds"] = json!({ "domains": { "site-a": "a.example", "site-b": "b.example" } });
+    m
+}
+
+/// Site down: the ring that spans it says which site and why and holds its rollout there;
+/// another ring on the other sites keeps working; everything recovers when the server returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_outage_is_isolated_and_recovers() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let env = Env::build("outage", own_sites().await, SimConfig::default(), |s| s).await;
+    env.create(ring("wide", &env.namespace)).await;
+    env.wait_ready("wide").await;
+
+    env.sites
+        .get("site-c")
+        .expect("site-c")
+        .stop()
+        .await
+        .expect("site-c stops");
+    let mc = env
+        .wait_mc("wide", "site-c unreachable", |mc| {
+            site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable" && !s.reachable)
+        })
+        .await;
+    let degraded = condition(&mc, "Degraded").expect("Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "SiteFailing")
+    );
+    assert!(
+        degraded.message.contains("site-c Unreachable"),
+        "{}",
+        degraded.message
+    );
+
+    // Another ring on the other two sites is created and becomes Ready meanwhile.
+    env.create(two_site_ring("narrow", &env.namespace)).await;
+    env.wait_ready("narrow").await;
+    // A change to the wide ring reaches site-a and site-b, then waits at site-c.
+    env.patch_spec(
+        "wide",
+        json!({ "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } }),
+    )
+    .await;
+    for site in ["site-a", "site-b"] {
+        env.wait_cc(site, "new image", |o| {
+            o.is_some_and(|o| {
+                spec_field(o, "/spec/cassandraImage") == Some(&json!("cassandra:3.11.10"))
+                    && running_done(o)
+            })
+        })
+        .await;
+    }
+    env.wait_mc("wide", "held at site-c", |mc| {
+        site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable")
+            && site_state(mc, "site-b").is_some_and(|s| s.state == "Ready")
+    })
+    .await;
+
+    env.sites
+        .get("site-c")
+        .expect("site-c")
+        .start()
+        .await
+        .expect("site-c restarts");
+    env.wait_ready("wide").await;
+    env.wait_cc("site-c", "new image after recovery", |o| {
+        o.is_some_and(|o| {
+            spec_field(o, "/spec/cassandraImage") == Some(&json!("cassandra:3.11.10"))
+        })
+    })
+    .await;
+}
+
+/// Controller restart mid-rollout: the new controller carries on from the status the old one
+/// wrote, without writing again what was written, and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_restart_resumes_without_duplicate_writes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut env = Env::build(
+        "restart",
+        own_sites().await,
+        SimConfig::default().delay(Duration::from_secs(2)),
+        |s| s,
+    )
+    .await;
+    env.create(ring("ring", &env.namespace)).await;
+    env.wait_cc("site-b", "site-b created", |o| o.is_some())
+        .await;
+    env.restart_controller(|s| s).await;
+    let mc = env.wait_ready("ring").await;
+    assert_eq!(
+        env.site_writes(),
+        1,
+        "after the restart only site-c is written (site-a and site-b already were)"
+    );
+    assert_eq!(mc.status.and_then(|s| s.ready_sites), Some("3/3".into()));
+    for site in SITES {
+        let cc = env.ccs(site).get("cass").await.expect("exists");
+        assert_eq!(seedlist(&cc), ring_seeds(), "{site}");
+    }
+}
+
+/// Deletion with an unreachable site blocks with a clear condition; the documented annotation
+/// gives that site up and releases the MultiCasskop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_with_unreachable_site_and_give_up() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let env = Env::build("abandon", own_sites().await, SimConfig::default(), |s| s).await;
+    let mut manifest = ring("ring", &env.namespace);
+    manifest["spec"]["deleteCassandraCluster"] = json!(true);
+    env.create(manifest).await;
+    env.wait_ready("ring").await;
+    env.sites
+        .get("site-c")
+        .expect("site-c")
+        .stop()
+        .await
+        .expect("site-c stops");
+    env.wait_mc("ring", "site-c unreachable", |mc| {
+        site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable")
+    })
+    .await;
+
+    env.mcs()
+        .delete("ring", &DeleteParams::default())
+        .await
+        .expect("delete");
+    for site in ["site-a", "site-b"] {
+        env.wait_cc(site, "deleted", |o| o.is_none()).await;
+    }
+    let mc = env
+        .wait_mc("ring", "deletion blocked by site-c", |mc| {
+            mc.status
+                .as_ref()
+                .is_some_and(|s| s.phase.as_deref() == Some("Deleting"))
+                && site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable")
+        })
+        .await;
+    let message = site_state(&mc, "site-c")
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!("{ABANDON_SITES_ANNOTATION}=site-c")),
+        "{message}"
+    );
+
+    env.mcs()
+        .patch(
+            "ring",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({ "metadata": { "annotations": { (ABANDON_SITES_ANNOTATION): "site-c" } } }),
+            ),
+        )
+        .await
+        .expect("annotate");
+    env.wait_gone("ring").await;
+    env.sites
+        .get("site-c")
+        .expect("site-c")
+        .start()
+        .await
+        .expect("site-c restarts");
+    let cc = env
+        .ccs("site-c")
+        .get("cass")
+        .await
+        .expect("given-up site keeps its cluster");
+    assert_eq!(cc.name_any(), "cass");
+}
+
+/// A site held in a Secret is added, rotated (bad then good credentials) and removed while
+/// the controller runs, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_held_site_is_added_rotated_and_removed_without_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut env = Env::build("secrets", own_sites().await, SimConfig::default(), |s| s).await;
+    let ns = env.namespace.clone();
+    env.restart_controller(|mut s| {
+        s.sites.retain(|site| site.name == "site-a");
+        s.secrets.namespace = Some(ns.clone());
+        s
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(env.management.clone(), &env.namespace);
+    let good = std::fs::read_to_string(env.sites.get("site-b").expect("site-b").kubeconfig_path())
+        .expect("kubeconfig");
+    let secret = |kubeconfig: &str| -> Secret {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": "site-b-access", "labels": { (SITE_SECRET_LABEL): "site-b" } },
+            "stringData": { "kubeconfig": kubeconfig }
+        }))
+        .expect("secret")
+    };
+
+    env.create(two_site_ring("ring", &env.namespace)).await;
+    env.wait_mc("ring", "site-b unknown before its secret", |mc| {
+        mc.status
+            .as_ref()
+            .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
+    })
+    .await;
+    secrets
+        .create(&PostParams::default(), &secret(&good))
+        .await
+        .expect("secret created");
+    env.wait_ready("ring").await;
+
+    let token = good
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("token in kubeconfig")
+        .trim_matches('"')
+        .to_string();
+    let bad = good.replace(&token, "not-the-token");
+    secrets
+        .replace("site-b-access", &PostParams::default(), &secret(&bad))
+        .await
+        .expect("rotated to bad credentials");
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } }),
+    )
+    .await;
+    let mc = env
+        .wait_mc("ring", "site-b rejects the rotated credentials", |mc| {
+            site_state(mc, "site-b").is_some_and(|s| s.state == "Unreachable")
+        })
+        .await;
+    assert!(
+        site_state(&mc, "site-b")
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default()
+            .contains("401"),
+        "{:?}",
+        site_state(&mc, "site-b")
+    );
+    secrets
+        .replace("site-b-access", &PostParams::default(), &secret(&good))
+        .await
+        .expect("rotated back");
+    env.wait_ready("ring").await;
+    env.wait_cc("site-b", "new image", |o| {
+        o.is_some_and(|o| {
+            spec_field(o, "/spec/cassandraImage") == Some(&json!("cassandra:3.11.10"))
+        })
+    })
+    .await;
+
+    secrets
+        .delete("site-b-access", &DeleteParams::default())
+        .await
+        .expect("secret deleted");
+    let mc = env
+        .wait_mc("ring", "site-b gone", |mc| {
+            mc.status
+                .as_ref()
+                .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
+        })
+        .await;
+    assert!(
+        condition(&mc, "Degraded").is_some_and(|c| c.message.contains("unknown site \"site-b\""))
+    );
+    assert!(
+        env.ccs("site-b")
+            .get_opt("cass")
+            .await
+            .expect("get")
+            .is_some(),
+        "nothing deleted at site-b"
+    );
+}
