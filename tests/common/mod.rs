@@ -206,7 +206,7 @@ impl Env {
     }
 
     pub async fn wait_ready(&self, name: &str) -> MultiCasskop {
-        self.wait_mc(name, "MultiCasskop Ready", |mc| is_ready(mc))
+        self.wait_mc(name, "MultiCasskop Ready", is_ready)
             .await
     }
 
