@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # The control-plane binary (kube-apiserver + etcd) is built once and cached outside the repo.
 CONTROLPLANE = $(shell bash e2e/controlplane/build.sh)
 
-.PHONY: test lint unit e2e crd controlplane
+.PHONY: test lint unit e2e crd controlplane demo
 
 ## test: formatting, lints, stale-CRD check, unit tests and end-to-end tests on real API servers
 test: lint
@@ -17,6 +17,12 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	if command -v shellcheck >/dev/null; then shellcheck .ci/run e2e/controlplane/build.sh $$(ls e2e/kind/*.sh 2>/dev/null); fi
 	test -z "$$(gofmt -l e2e/controlplane)"
+
+## demo: three local sites, the CassKop simulator and the controller rolling out samples/multicasskop-three-regions.yaml
+demo:
+	@echo "building the demo (first run: the kube-apiserver build takes ~8 min, then ~1 min of cargo)"
+	cargo build -q --example demo
+	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo run -q --example demo -- $(DEMO_ARGS)
 
 ## unit: the pure core and everything that needs no cluster
 unit:

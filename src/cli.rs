@@ -20,6 +20,20 @@ pub enum Command {
     Crd,
     /// Run the controller.
     Run(RunArgs),
+    /// Show MultiCasskops and the state of each of their sites.
+    Status {
+        /// Only this MultiCasskop (default: all in the namespace).
+        name: Option<String>,
+        /// Namespace (default: all namespaces).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster).
+        #[arg(long, env = "MULTICASSKOP_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Context in that kubeconfig.
+        #[arg(long)]
+        context: Option<String>,
+    },
     /// Print the CassandraCluster each site would get, without any cluster.
     Render {
         /// MultiCasskop manifest (YAML); `-` reads standard input.

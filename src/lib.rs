@@ -19,3 +19,4 @@ pub mod render;
 pub mod run;
 pub mod sites;
 pub mod telemetry;
+pub mod status_table;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             Err(e) => fail(&format!("cannot serialise the CRD: {e}")),
         },
         Command::Run(args) => run_controller(args),
+        Command::Status { name, namespace, kubeconfig, context } => show_status(name, namespace, kubeconfig, context),
         Command::Render { file, sites } => {
             let name = file.display().to_string();
             let manifest = if name == "-" {
@@ -71,6 +72,43 @@ fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
             Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
         };
         run::run(settings, management, shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn show_status(name: Option<String>, namespace: Option<String>, kubeconfig: Option<std::path::PathBuf>, context: Option<String>) -> ExitCode {
+    use kube::Api;
+    use multi_casskop::api::MultiCasskop;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let client = match &kubeconfig {
+            Some(path) => sites::connect::from_file(path, context.as_deref()).await,
+            None => sites::connect::default_client().await,
+        };
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
+        };
+        let api: Api<MultiCasskop> = match &namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        };
+        let list = match api.list(&Default::default()).await {
+            Ok(l) => l.items,
+            Err(e) => return fail(&format!("cannot list MultiCasskops: {e}")),
+        };
+        let selected: Vec<MultiCasskop> = list.into_iter().filter(|mc| name.as_ref().is_none_or(|n| mc.metadata.name.as_ref() == Some(n))).collect();
+        if selected.is_empty() {
+            return fail("no MultiCasskop found");
+        }
+        print!("{}", multi_casskop::status_table::rings(&selected));
+        for mc in &selected {
+            println!("\n{}/{}:", mc.metadata.namespace.clone().unwrap_or_default(), mc.metadata.name.clone().unwrap_or_default());
+            print!("{}", multi_casskop::status_table::sites(mc));
+        }
         ExitCode::SUCCESS
     })
 }

@@ -18,7 +18,10 @@ if [ ! -x "$out" ]; then
   mkdir -p "$(dirname "$out")"
   echo "building kube-controlplane $kube_version into $out (cold: ~10-20 min on 2 cores; cached afterwards)" >&2
   start=$(date +%s)
-  (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" .) >&2
+  # -v names each package as it is compiled; show a count so a long build is visibly moving.
+  (cd "$here" && CGO_ENABLED=0 go build -v -trimpath -ldflags "$ldflags" -o "$out.tmp" .) 2>&1 |
+    awk '/^(go: |#|[^ ]*\.go:)/ {print > "/dev/stderr"; next} {n++; if (n % 100 == 0) {printf "  ... %d packages compiled\n", n > "/dev/stderr"; fflush("/dev/stderr")}}'
+  [ -s "$out.tmp" ] || { echo "kube-controlplane build failed" >&2; exit 1; }
   mv "$out.tmp" "$out"
   echo "built kube-controlplane in $(($(date +%s) - start)) s" >&2
 fi
