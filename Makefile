@@ -15,7 +15,7 @@ test: lint
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	if command -v shellcheck >/dev/null; then shellcheck .ci/run e2e/controlplane/build.sh $$(ls e2e/kind/*.sh 2>/dev/null); fi
+	if command -v shellcheck >/dev/null; then shellcheck .ci/run e2e/controlplane/build.sh e2e/kind/*.sh deploy/*.sh; fi
 	test -z "$$(gofmt -l e2e/controlplane)"
 
 ## demo: three local sites, the CassKop simulator and the controller rolling out samples/multicasskop-three-regions.yaml
@@ -31,6 +31,7 @@ unit:
 ## crd: regenerate crds/multicasskop.yaml
 crd:
 	cargo run -q -- crd > crds/multicasskop.yaml
+	bash deploy/sync-crds.sh
 
 ## controlplane: build (or reuse) the cached kube-apiserver binary and print its path
 controlplane:

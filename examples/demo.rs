@@ -12,9 +12,13 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use multi_casskop::api::MultiCasskop;
 use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
-use multi_casskop_e2e::{CasskopCrd, SimConfig, SiteConfig, Simulator, Sites, crds, namespace};
+use multi_casskop_e2e::{CasskopCrd, SimConfig, Simulator, SiteConfig, Sites, crds, namespace};
 
-const SITES: [(&str, CasskopCrd); 3] = [("eu-west", CasskopCrd::Orange), ("us-east", CasskopCrd::Cscetbon), ("ap-south", CasskopCrd::Orange)];
+const SITES: [(&str, CasskopCrd); 3] = [
+    ("eu-west", CasskopCrd::Orange),
+    ("us-east", CasskopCrd::Cscetbon),
+    ("ap-south", CasskopCrd::Orange),
+];
 const NAMESPACE: &str = "demo";
 const SAMPLE: &str = "samples/multicasskop-three-regions.yaml";
 
@@ -23,54 +27,124 @@ fn repo() -> PathBuf {
 }
 
 fn say(start: Instant, line: impl AsRef<str>) {
-    println!("[{:>6.1}s] {}", start.elapsed().as_secs_f64(), line.as_ref());
+    println!(
+        "[{:>6.1}s] {}",
+        start.elapsed().as_secs_f64(),
+        line.as_ref()
+    );
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let exit_when_ready = std::env::args().any(|a| a == "--exit-when-ready");
     let start = Instant::now();
-    say(start, "locating the test control-plane binary (kube-apiserver + etcd; the first build takes several minutes and reports progress)");
+    say(
+        start,
+        "locating the test control-plane binary (kube-apiserver + etcd; the first build takes several minutes and reports progress)",
+    );
     let configs = SITES
         .iter()
-        .map(|(name, crd)| SiteConfig::new(*name).kubeconfig(repo().join(format!("kubeconfigs/{name}.kubeconfig"))).casskop_crd(*crd))
+        .map(|(name, crd)| {
+            SiteConfig::new(*name)
+                .kubeconfig(repo().join(format!("kubeconfigs/{name}.kubeconfig")))
+                .casskop_crd(*crd)
+        })
         .collect();
     let sites = Sites::start(configs).await?;
-    say(start, format!("three sites up in {:.1}s: {}", sites.started_in().as_secs_f64(), SITES.map(|s| s.0).join(", ")));
+    say(
+        start,
+        format!(
+            "three sites up in {:.1}s: {}",
+            sites.started_in().as_secs_f64(),
+            SITES.map(|s| s.0).join(", ")
+        ),
+    );
     sites.install_casskop_crds().await?;
     let mut clients = BTreeMap::new();
     let mut simulators = Vec::new();
     for (name, crd) in SITES {
-        let client = sites.get(name).ok_or_else(|| anyhow::anyhow!("site {name} missing"))?.client().await?;
+        let client = sites
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("site {name} missing"))?
+            .client()
+            .await?;
         namespace::create_namespace(&client, NAMESPACE).await?;
-        simulators.push(Simulator::spawn(client.clone(), SimConfig::default().delay(Duration::from_millis(700))));
-        say(start, format!("{name}: CassKop CRD {crd:?} installed, CassKop simulator running, namespace {NAMESPACE} created"));
+        simulators.push(Simulator::spawn(
+            client.clone(),
+            SimConfig::default().delay(Duration::from_millis(700)),
+        ));
+        say(
+            start,
+            format!(
+                "{name}: CassKop CRD {crd:?} installed, CassKop simulator running, namespace {NAMESPACE} created"
+            ),
+        );
         clients.insert(name, client);
     }
     let management = clients["eu-west"].clone();
     crds::install_crds(&management, &[repo().join("crds/multicasskop.yaml")]).await?;
-    say(start, "eu-west is also the management cluster: MultiCasskop CRD installed");
+    say(
+        start,
+        "eu-west is also the management cluster: MultiCasskop CRD installed",
+    );
 
-    let mut settings = Settings::default();
+    let management_site = sites
+        .get("eu-west")
+        .ok_or_else(|| anyhow::anyhow!("site eu-west missing"))?;
+    let mut settings = Settings {
+        management: multi_casskop::config::ClusterAccess {
+            kubeconfig: Some(management_site.kubeconfig_path().to_path_buf()),
+            context: Some("eu-west".into()),
+        },
+        ..Default::default()
+    };
     for (name, _) in SITES {
-        let site = sites.get(name).ok_or_else(|| anyhow::anyhow!("site {name} missing"))?;
+        let site = sites
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("site {name} missing"))?;
         settings.sites.push(if name == "eu-west" {
-            ControllerSite { name: name.into(), local: true, ..Default::default() }
+            ControllerSite {
+                name: name.into(),
+                local: true,
+                ..Default::default()
+            }
         } else {
-            ControllerSite { name: name.into(), kubeconfig: Some(site.kubeconfig_path().to_path_buf()), context: Some(name.into()), local: false }
+            ControllerSite {
+                name: name.into(),
+                kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
+                context: Some(name.into()),
+                local: false,
+            }
         });
     }
-    let controller = multi_casskop::run::start(settings, management.clone()).await;
+    let controller = multi_casskop::run::start(settings).await?;
     say(start, "multi-casskop controller running");
 
-    let watchers: Vec<_> = SITES.iter().map(|(name, _)| tokio::spawn(show_site(start, name, clients[name].clone()))).collect();
-    let manifest: serde_json::Value = serde_yaml::from_str(&std::fs::read_to_string(repo().join(SAMPLE))?)?;
+    let watchers: Vec<_> = SITES
+        .iter()
+        .map(|(name, _)| tokio::spawn(show_site(start, name, clients[name].clone())))
+        .collect();
+    let manifest: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join(SAMPLE))?)?;
     let mcs: Api<MultiCasskop> = Api::namespaced(management.clone(), NAMESPACE);
-    mcs.patch("orders", &PatchParams::apply("demo").force(), &Patch::Apply(&manifest)).await?;
-    say(start, format!("applied {SAMPLE}: MultiCasskop demo/orders over eu-west, us-east, ap-south (rollout in that order)"));
+    mcs.patch(
+        "orders",
+        &PatchParams::apply("demo").force(),
+        &Patch::Apply(&manifest),
+    )
+    .await?;
+    say(
+        start,
+        format!(
+            "applied {SAMPLE}: MultiCasskop demo/orders over eu-west, us-east, ap-south (rollout in that order)"
+        ),
+    );
 
     let ready_shown = follow(start, mcs, exit_when_ready).await;
-    say(start, "stopping: controller, simulators, then the three control planes");
+    say(
+        start,
+        "stopping: controller, simulators, then the three control planes",
+    );
     for w in watchers {
         w.abort();
     }
@@ -130,11 +204,29 @@ async fn show_site(start: Instant, site: &'static str, client: Client) {
     let mut last = String::new();
     while let Some(event) = stream.next().await {
         if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event {
-            let get = |p: &str| o.data.pointer(p).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-            let seeds = o.data.pointer("/status/seedlist").and_then(|v| v.as_array()).map_or(0, Vec::len);
-            let line = format!("{} {}/{} seeds={seeds}", get("/status/phase"), get("/status/lastClusterAction"), get("/status/lastClusterActionStatus"));
+            let get = |p: &str| {
+                o.data
+                    .pointer(p)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .to_string()
+            };
+            let seeds = o
+                .data
+                .pointer("/status/seedlist")
+                .and_then(|v| v.as_array())
+                .map_or(0, Vec::len);
+            let line = format!(
+                "{} {}/{} seeds={seeds}",
+                get("/status/phase"),
+                get("/status/lastClusterAction"),
+                get("/status/lastClusterActionStatus")
+            );
             if line != last {
-                say(start, format!("  {site:<8} CassandraCluster {}: {line}", o.name_any()));
+                say(
+                    start,
+                    format!("  {site:<8} CassandraCluster {}: {line}", o.name_any()),
+                );
                 last = line;
             }
         }
@@ -144,9 +236,18 @@ async fn show_site(start: Instant, site: &'static str, client: Client) {
 fn print_help() {
     let kc = |s: &str| format!("kubeconfigs/{s}.kubeconfig");
     println!("Look around (the kubeconfigs stay valid while the demo runs):");
-    println!("  cargo run -q -- status --kubeconfig {} -n {NAMESPACE}", kc("eu-west"));
+    println!(
+        "  cargo run -q -- status --kubeconfig {} -n {NAMESPACE}",
+        kc("eu-west")
+    );
     println!("  cargo run -q -- render -f {SAMPLE}");
-    println!("  KUBECONFIG={} kubectl get multicasskops -n {NAMESPACE}          # kubectl 1.27+", kc("eu-west"));
-    println!("  KUBECONFIG={} kubectl get cassandraclusters -n {NAMESPACE} -o yaml", kc("us-east"));
+    println!(
+        "  KUBECONFIG={} kubectl get multicasskops -n {NAMESPACE}          # kubectl 1.27+",
+        kc("eu-west")
+    );
+    println!(
+        "  KUBECONFIG={} kubectl get cassandraclusters -n {NAMESPACE} -o yaml",
+        kc("us-east")
+    );
     println!("Press Ctrl-C to stop and tear everything down.");
 }

@@ -76,6 +76,15 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, env = "MULTICASSKOP_LOG_FORMAT")]
     pub log_format: Option<crate::config::LogFormat>,
+    /// Elect a leader among replicas through a Lease (only the leader reconciles).
+    #[arg(long, env = "MULTICASSKOP_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease (default: $POD_NAMESPACE, else default).
+    #[arg(long, env = "MULTICASSKOP_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "MULTICASSKOP_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: String,
 }
 
 #[cfg(test)]

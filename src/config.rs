@@ -26,8 +26,36 @@ pub struct Settings {
     pub secrets: SecretSites,
     /// `plain` (default) or `json`.
     pub log_format: LogFormat,
-    /// Per-site request timeout in seconds (default 10): an unreachable site fails fast.
-    pub site_timeout_seconds: Option<u64>,
+    /// Leader election among replicas.
+    pub leader_election: LeaderElection,
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint; none when unset.
+    pub http_addr: Option<String>,
+}
+
+/// Leader election on a Lease in the management cluster: only the holder reconciles.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LeaderElection {
+    /// Elect a leader (needed with more than one replica).
+    pub enabled: bool,
+    /// Namespace of the Lease (default: `$POD_NAMESPACE`, else `default`).
+    pub namespace: Option<String>,
+    /// Lease name.
+    pub lease_name: String,
+    /// How long a lease lasts without renewal; a standby takes over at most this long after the
+    /// leader dies.
+    pub lease_duration_seconds: u64,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        LeaderElection {
+            enabled: false,
+            namespace: None,
+            lease_name: "multi-casskop".into(),
+            lease_duration_seconds: 15,
+        }
+    }
 }
 
 /// A kubeconfig file and context; both optional (defaults: `$KUBECONFIG` or in-cluster, current context).

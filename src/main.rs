@@ -18,7 +18,12 @@ fn main() -> ExitCode {
             Err(e) => fail(&format!("cannot serialise the CRD: {e}")),
         },
         Command::Run(args) => run_controller(args),
-        Command::Status { name, namespace, kubeconfig, context } => show_status(name, namespace, kubeconfig, context),
+        Command::Status {
+            name,
+            namespace,
+            kubeconfig,
+            context,
+        } => show_status(name, namespace, kubeconfig, context),
         Command::Render { file, sites } => {
             let name = file.display().to_string();
             let manifest = if name == "-" {
@@ -55,28 +60,30 @@ fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
     settings.secrets.namespace = args.secrets_namespace.or(settings.secrets.namespace);
     settings.management.kubeconfig = args.kubeconfig.or(settings.management.kubeconfig);
     settings.management.context = args.context.or(settings.management.context);
+    settings.leader_election.enabled |= args.leader_elect;
+    settings.leader_election.namespace = args
+        .leader_election_namespace
+        .or(settings.leader_election.namespace);
+    settings.http_addr = settings.http_addr.or(Some(args.http_addr));
     telemetry::init(args.log_format.unwrap_or(settings.log_format));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
-        let management = match &settings.management.kubeconfig {
-            Some(path) => {
-                sites::connect::from_file(path, settings.management.context.as_deref()).await
-            }
-            None => sites::connect::default_client().await,
-        };
-        let management = match management {
-            Ok(c) => c,
-            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
-        };
-        run::run(settings, management, shutdown_signal()).await;
-        ExitCode::SUCCESS
+        match run::run(settings, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("cannot reach the management cluster: {e}")),
+        }
     })
 }
 
-fn show_status(name: Option<String>, namespace: Option<String>, kubeconfig: Option<std::path::PathBuf>, context: Option<String>) -> ExitCode {
+fn show_status(
+    name: Option<String>,
+    namespace: Option<String>,
+    kubeconfig: Option<std::path::PathBuf>,
+    context: Option<String>,
+) -> ExitCode {
     use kube::Api;
     use multi_casskop::api::MultiCasskop;
     let runtime = match tokio::runtime::Runtime::new() {
@@ -85,8 +92,8 @@ fn show_status(name: Option<String>, namespace: Option<String>, kubeconfig: Opti
     };
     runtime.block_on(async move {
         let client = match &kubeconfig {
-            Some(path) => sites::connect::from_file(path, context.as_deref()).await,
-            None => sites::connect::default_client().await,
+            Some(path) => sites::connect::from_file(path, context.as_deref(), None).await,
+            None => sites::connect::default_client(None).await,
         };
         let client = match client {
             Ok(c) => c,
@@ -100,13 +107,23 @@ fn show_status(name: Option<String>, namespace: Option<String>, kubeconfig: Opti
             Ok(l) => l.items,
             Err(e) => return fail(&format!("cannot list MultiCasskops: {e}")),
         };
-        let selected: Vec<MultiCasskop> = list.into_iter().filter(|mc| name.as_ref().is_none_or(|n| mc.metadata.name.as_ref() == Some(n))).collect();
+        let selected: Vec<MultiCasskop> = list
+            .into_iter()
+            .filter(|mc| {
+                name.as_ref()
+                    .is_none_or(|n| mc.metadata.name.as_ref() == Some(n))
+            })
+            .collect();
         if selected.is_empty() {
             return fail("no MultiCasskop found");
         }
         print!("{}", multi_casskop::status_table::rings(&selected));
         for mc in &selected {
-            println!("\n{}/{}:", mc.metadata.namespace.clone().unwrap_or_default(), mc.metadata.name.clone().unwrap_or_default());
+            println!(
+                "\n{}/{}:",
+                mc.metadata.namespace.clone().unwrap_or_default(),
+                mc.metadata.name.clone().unwrap_or_default()
+            );
             print!("{}", multi_casskop::status_table::sites(mc));
         }
         ExitCode::SUCCESS

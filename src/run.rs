@@ -1,87 +1,102 @@
 //! `multi-casskop run`: connects to the management cluster and every site, then runs the
-//! controller until shutdown. Also used in-process by the end-to-end tests and the demo.
+//! controller until shutdown. Also used in-process by the end-to-end tests, the demo and the
+//! benchmarks. Every client it builds counts its requests in the metrics.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::channel::mpsc::UnboundedReceiver;
 use kube::Client;
 use tracing::{info, warn};
 
 use crate::config::{Settings, SiteConfig};
 use crate::controller::{self, Context};
-use crate::sites::{SiteRegistry, connect, secrets};
+use crate::metrics::Metrics;
+use crate::sites::connect::{self, ConnectError};
+use crate::sites::{SiteRegistry, Trigger, secrets};
+
+/// Site label of the management cluster's own client in metrics.
+pub const MANAGEMENT: &str = "management";
+
+/// How long [`Running::stop`] lets running reconciles finish.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The management cluster's client, from the settings (file and context, else the default).
+pub async fn management_client(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+) -> Result<Client, ConnectError> {
+    let counted = Some((metrics, MANAGEMENT));
+    match &settings.management.kubeconfig {
+        Some(path) => {
+            connect::from_file(path, settings.management.context.as_deref(), counted).await
+        }
+        None => match &settings.management.context {
+            Some(context) => default_kubeconfig_context(context, counted).await,
+            None => connect::default_client(counted).await,
+        },
+    }
+}
+
+async fn default_kubeconfig_context(
+    context: &str,
+    counted: connect::Counted<'_>,
+) -> Result<Client, ConnectError> {
+    let origin = "the default kubeconfig";
+    let kubeconfig =
+        kube::config::Kubeconfig::read().map_err(|source| ConnectError::ParseKubeconfig {
+            origin: origin.into(),
+            source,
+        })?;
+    let yaml = serde_yaml::to_string(&kubeconfig).unwrap_or_default();
+    connect::from_yaml(&yaml, Some(context), origin, counted).await
+}
 
 /// Connects one configured site; errors are kept as the site's state, never fatal.
-async fn connect_site(site: &SiteConfig, management: &Client) -> (String, Result<Client, String>) {
+async fn connect_site(
+    site: &SiteConfig,
+    management: &Client,
+    metrics: &Arc<Metrics>,
+) -> (String, Result<Client, String>) {
     if site.local {
         return (
             "the management cluster's connection".into(),
             Ok(management.clone()),
         );
     }
-    let result = match &site.kubeconfig {
-        Some(path) => connect::from_file(path, site.context.as_deref()).await,
-        None => match &site.context {
-            // A context of the default kubeconfig (the Go version's fallback for `-r NAME`).
-            Some(context) => match kube::config::Kubeconfig::read() {
-                Ok(kc) => {
-                    connect::from_yaml(
-                        &serde_yaml::to_string(&kc).unwrap_or_default(),
-                        Some(context),
-                        "the default kubeconfig",
-                    )
-                    .await
-                }
-                Err(source) => Err(connect::ConnectError::ParseKubeconfig {
-                    origin: "the default kubeconfig".into(),
-                    source,
-                }),
-            },
-            None => connect::default_client().await,
-        },
+    let counted = Some((metrics, site.name.as_str()));
+    let result = match (&site.kubeconfig, &site.context) {
+        (Some(path), context) => connect::from_file(path, context.as_deref(), counted).await,
+        // A context of the default kubeconfig (the Go version's fallback for `-r NAME`).
+        (None, Some(context)) => default_kubeconfig_context(context, counted).await,
+        (None, None) => connect::default_client(counted).await,
     };
-    let source = format!(
-        "{} context {}",
-        site.kubeconfig
-            .as_ref()
-            .map_or_else(|| "default kubeconfig".into(), |p| p.display().to_string()),
-        site.context.as_deref().unwrap_or("(current)")
-    );
-    (source, result.map_err(|e| e.to_string()))
+    let file = site
+        .kubeconfig
+        .as_ref()
+        .map_or_else(|| "default kubeconfig".into(), |p| p.display().to_string());
+    (
+        format!(
+            "{file} context {}",
+            site.context.as_deref().unwrap_or("(current)")
+        ),
+        result.map_err(|e| e.to_string()),
+    )
 }
 
-/// Builds the site registry from the settings, starts the Secret watch if configured, and runs
-/// the controller until `shutdown` resolves.
+/// Connects everything described by `settings` and runs the controller until `shutdown` resolves.
 pub async fn run(
     settings: Settings,
-    management: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (ctx, triggers) = prepare(&settings, management).await;
+) -> Result<(), ConnectError> {
+    let (ctx, triggers) = prepare(&settings).await?;
     serve(settings, ctx, triggers, shutdown).await;
+    Ok(())
 }
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl From<tokio::task::JoinHandle<()>> for AbortOnDrop {
-    fn from(task: tokio::task::JoinHandle<()>) -> Self {
-        AbortOnDrop(task)
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// How long [`Running::stop`] lets running reconciles finish.
-pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A controller running in the background (tests, demo, benchmarks).
 pub struct Running {
-    /// Its shared state (site registry, counters).
+    /// Its shared state (site registry, metrics).
     pub ctx: Arc<Context>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -111,29 +126,27 @@ impl Drop for Running {
 }
 
 /// Starts the controller on the current runtime and returns at once.
-pub async fn start(settings: Settings, management: Client) -> Running {
-    let (ctx, triggers) = prepare(&settings, management).await;
+pub async fn start(settings: Settings) -> Result<Running, ConnectError> {
+    let (ctx, triggers) = prepare(&settings).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(settings, ctx.clone(), triggers, async move {
         let _ = stopped.await;
     }));
-    Running {
+    Ok(Running {
         ctx,
         stop: Some(stop),
         task,
-    }
+    })
 }
 
 async fn prepare(
     settings: &Settings,
-    management: Client,
-) -> (
-    Arc<Context>,
-    futures::channel::mpsc::UnboundedReceiver<crate::sites::Trigger>,
-) {
-    let (registry, triggers) = SiteRegistry::new();
+) -> Result<(Arc<Context>, UnboundedReceiver<Trigger>), ConnectError> {
+    let metrics = Arc::new(Metrics::default());
+    let management = management_client(settings, &metrics).await?;
+    let (registry, triggers) = SiteRegistry::new(metrics.clone());
     for site in &settings.sites {
-        let (source, client) = connect_site(site, &management).await;
+        let (source, client) = connect_site(site, &management, &metrics).await;
         match &client {
             Ok(_) => info!(site = %site.name, %source, "site configured"),
             Err(error) => {
@@ -146,29 +159,58 @@ async fn prepare(
         management,
         registry,
         std::env::var("POD_NAME").ok(),
+        metrics,
     ));
-    (ctx, triggers)
+    Ok((ctx, triggers))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn serve(
     settings: Settings,
     ctx: Arc<Context>,
-    triggers: futures::channel::mpsc::UnboundedReceiver<crate::sites::Trigger>,
+    triggers: UnboundedReceiver<Trigger>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let management = ctx.client.clone();
-    let registry = ctx.sites.clone();
-    // Aborted when this function ends or its task is aborted.
-    let _secret_watch: Option<AbortOnDrop> = settings.secrets.namespace.clone().map(|ns| {
-        tokio::spawn(secrets::watch(
-            management.clone(),
+    // Both are aborted when this function ends or its task is aborted.
+    let _secret_watch = settings.secrets.namespace.clone().map(|ns| {
+        AbortOnDrop(tokio::spawn(secrets::watch(
+            ctx.client.clone(),
             ns,
             settings.secrets.label_selector.clone(),
-            registry.clone(),
-        ))
-        .into()
+            ctx.sites.clone(),
+        )))
     });
+    let _http = match settings
+        .http_addr
+        .as_deref()
+        .map(str::parse::<std::net::SocketAddr>)
+    {
+        Some(Ok(addr)) => match crate::http::serve(addr, ctx.clone()).await {
+            Ok((_, task)) => Some(AbortOnDrop(task)),
+            Err(error) => {
+                warn!(%addr, %error, "cannot serve /metrics, /healthz and /readyz");
+                None
+            }
+        },
+        Some(Err(error)) => {
+            warn!(%error, "invalid http address");
+            None
+        }
+        None => None,
+    };
     info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), sites = ?ctx.sites.names(), "controller starting");
-    controller::run(ctx, triggers, settings.namespace.clone(), shutdown).await;
+    if settings.leader_election.enabled {
+        crate::leader::run_while_leading(&settings, ctx, triggers, shutdown).await;
+    } else {
+        controller::run(ctx, triggers, settings.namespace.clone(), shutdown).await;
+    }
     info!("controller stopped");
 }

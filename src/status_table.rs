@@ -8,10 +8,16 @@ use kube::ResourceExt;
 use crate::api::MultiCasskop;
 
 fn table(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len)).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("   ").trim_end());
     }
     out
@@ -19,7 +25,11 @@ fn table(rows: &[Vec<String>]) -> String {
 
 /// `NAMESPACE NAME READY PHASE SEEDS`, one line per MultiCasskop.
 pub fn rings(mcs: &[MultiCasskop]) -> String {
-    let mut rows = vec![["NAMESPACE", "NAME", "READY", "PHASE", "SEEDS"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["NAMESPACE", "NAME", "READY", "PHASE", "SEEDS"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for mc in mcs {
         let status = mc.status.clone().unwrap_or_default();
         rows.push(vec![
@@ -36,12 +46,28 @@ pub fn rings(mcs: &[MultiCasskop]) -> String {
 /// One line per site of one MultiCasskop, then its seed list and conditions.
 pub fn sites(mc: &MultiCasskop) -> String {
     let status = mc.status.clone().unwrap_or_default();
-    let mut rows = vec![["SITE", "STATE", "REACHABLE", "CASSKOP", "LAST ACTION", "OBJECT", "MESSAGE"].map(String::from).to_vec()];
+    let mut rows = vec![
+        [
+            "SITE",
+            "STATE",
+            "REACHABLE",
+            "CASSKOP",
+            "LAST ACTION",
+            "OBJECT",
+            "MESSAGE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for s in &status.sites {
         rows.push(vec![
             s.site.clone(),
             s.state.clone(),
-            if s.reachable { "yes".into() } else { "no".into() },
+            if s.reachable {
+                "yes".into()
+            } else {
+                "no".into()
+            },
             s.phase.clone().unwrap_or_else(|| "-".into()),
             match (&s.last_cluster_action, &s.last_cluster_action_status) {
                 (Some(a), Some(st)) => format!("{a}/{st}"),
@@ -52,9 +78,21 @@ pub fn sites(mc: &MultiCasskop) -> String {
         ]);
     }
     let mut out = table(&rows);
-    let _ = writeln!(out, "seeds: {}", if status.seedlist.is_empty() { "-".into() } else { status.seedlist.join(",") });
+    let _ = writeln!(
+        out,
+        "seeds: {}",
+        if status.seedlist.is_empty() {
+            "-".into()
+        } else {
+            status.seedlist.join(",")
+        }
+    );
     for c in &status.conditions {
-        let _ = writeln!(out, "{}={} ({}): {}", c.type_, c.status, c.reason, c.message);
+        let _ = writeln!(
+            out,
+            "{}={} ({}): {}",
+            c.type_, c.status, c.reason, c.message
+        );
     }
     out
 }
@@ -73,17 +111,46 @@ mod tests {
             ready_sites: Some("1/2".into()),
             seedlist: vec!["s1".into(), "s2".into()],
             sites: vec![
-                SiteStatus { site: "eu".into(), state: "Ready".into(), reachable: true, phase: Some("Running".into()), last_cluster_action: Some("Initializing".into()), last_cluster_action_status: Some("Done".into()), namespace: "demo".into(), name: "cass".into(), message: Some("ready".into()), ..Default::default() },
-                SiteStatus { site: "us-east".into(), state: "Queued".into(), namespace: "demo".into(), name: "cass".into(), ..Default::default() },
+                SiteStatus {
+                    site: "eu".into(),
+                    state: "Ready".into(),
+                    reachable: true,
+                    phase: Some("Running".into()),
+                    last_cluster_action: Some("Initializing".into()),
+                    last_cluster_action_status: Some("Done".into()),
+                    namespace: "demo".into(),
+                    name: "cass".into(),
+                    message: Some("ready".into()),
+                    ..Default::default()
+                },
+                SiteStatus {
+                    site: "us-east".into(),
+                    state: "Queued".into(),
+                    namespace: "demo".into(),
+                    name: "cass".into(),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         });
-        assert_eq!(rings(&[mc.clone()]), "NAMESPACE   NAME   READY   PHASE         SEEDS\ndemo        ring   1/2     Progressing   2\n");
+        assert_eq!(
+            rings(&[mc.clone()]),
+            "NAMESPACE   NAME   READY   PHASE         SEEDS\ndemo        ring   1/2     Progressing   2\n"
+        );
         let sites = sites(&mc);
         let lines: Vec<&str> = sites.lines().collect();
-        assert_eq!(lines[0], "SITE      STATE    REACHABLE   CASSKOP   LAST ACTION         OBJECT      MESSAGE");
-        assert_eq!(lines[1], "eu        Ready    yes         Running   Initializing/Done   demo/cass   ready");
-        assert_eq!(lines[2], "us-east   Queued   no          -         -                   demo/cass");
+        assert_eq!(
+            lines[0],
+            "SITE      STATE    REACHABLE   CASSKOP   LAST ACTION         OBJECT      MESSAGE"
+        );
+        assert_eq!(
+            lines[1],
+            "eu        Ready    yes         Running   Initializing/Done   demo/cass   ready"
+        );
+        assert_eq!(
+            lines[2],
+            "us-east   Queued   no          -         -                   demo/cass"
+        );
         assert_eq!(lines[3], "seeds: s1,s2");
     }
 }

@@ -21,6 +21,8 @@ async fn create_rolls_out_site_by_site_with_one_seed_list() {
     let recorder = env.record();
     env.create(ring("ring", &env.namespace)).await;
     let mc = env.wait_ready("ring").await;
+    let ctx = &env.controller.as_ref().expect("running").ctx;
+    assert_eq!(ctx.readiness(), Ok(()), "the controller reports ready");
 
     let status = mc.status.as_ref().expect("status");
     assert_eq!(status.ready_sites.as_deref(), Some("3/3"));
@@ -488,12 +490,7 @@ async fn converged_ring_causes_no_writes() {
     env.wait_ready("ring").await;
     // Let the simulators' last writes and our own status echo settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let counters = &env.controller.as_ref().expect("running").ctx.counters;
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let before = (
-        load(&counters.site_writes),
-        load(&counters.management_writes),
-    );
+    let before = env.all_writes();
     let env = &env;
     let rv_before: Vec<_> = futures::future::join_all(SITES.map(|s| async move {
         env.ccs(s)
@@ -504,13 +501,10 @@ async fn converged_ring_causes_no_writes() {
     }))
     .await;
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let after = (
-        load(&counters.site_writes),
-        load(&counters.management_writes),
-    );
     assert_eq!(
-        before, after,
-        "(site writes, management writes) during a minute at rest"
+        env.all_writes(),
+        before,
+        "write requests (sites and management) during a minute at rest"
     );
     let rv_after: Vec<_> = futures::future::join_all(SITES.map(|s| async move {
         env.ccs(s)

@@ -18,13 +18,14 @@ use futures::channel::mpsc::{UnboundedReceiver, unbounded};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{error, warn};
 
 use crate::api::MultiCasskop;
 use crate::controller::backoff::Failures;
 use crate::controller::error::Error;
+use crate::metrics::Metrics;
 use crate::sites::{SiteRegistry, Trigger};
 
 /// Name under which Events are reported.
@@ -45,28 +46,22 @@ pub struct Context {
     /// The newest object each of our writes returned, per site/namespace/name, so a reconcile
     /// right after a write does not mistake a lagging watch store for drift.
     last_writes: Mutex<HashMap<(String, String, String), DynamicObject>>,
-    /// Counters for metrics and benchmarks.
-    pub counters: Counters,
-}
-
-/// Plain counters of what the controller did.
-#[derive(Default)]
-pub struct Counters {
-    /// Reconciles run.
-    pub reconciles: std::sync::atomic::AtomicU64,
-    /// Reconciles that failed.
-    pub reconcile_errors: std::sync::atomic::AtomicU64,
-    /// Writes of site CassandraClusters.
-    pub site_writes: std::sync::atomic::AtomicU64,
-    /// Failed writes of site CassandraClusters.
-    pub site_write_errors: std::sync::atomic::AtomicU64,
-    /// Writes to the management cluster (status, finalizers, events).
-    pub management_writes: std::sync::atomic::AtomicU64,
+    /// Prometheus metrics (also read by tests and benchmarks).
+    pub metrics: Arc<Metrics>,
+    /// The MultiCasskop watch has listed once.
+    pub management_synced: std::sync::atomic::AtomicBool,
+    /// This replica holds the lease (always true without leader election).
+    pub leading: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
     /// A context for the management `client` and `sites`.
-    pub fn new(client: Client, sites: Arc<SiteRegistry>, instance: Option<String>) -> Self {
+    pub fn new(
+        client: Client,
+        sites: Arc<SiteRegistry>,
+        instance: Option<String>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let reporter = Reporter {
             controller: CONTROLLER_NAME.into(),
             instance,
@@ -78,7 +73,34 @@ impl Context {
             failures: Failures::default(),
             site_failures: Failures::default(),
             last_writes: Mutex::default(),
-            counters: Counters::default(),
+            metrics,
+            management_synced: std::sync::atomic::AtomicBool::new(false),
+            leading: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Ready when the MultiCasskop watch has listed once and, on the leader, every site's watch
+    /// has listed or failed (a broken site is reported, not waited for).
+    pub fn readiness(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.leading.load(Relaxed) {
+            // A standby is ready to take over; reporting it unready would stall rolling updates.
+            return Ok(());
+        }
+        if !self.management_synced.load(Relaxed) {
+            return Err("the MultiCasskop watch has not listed yet".into());
+        }
+        let pending: Vec<String> = self
+            .sites
+            .all()
+            .iter()
+            .filter(|s| s.client().is_ok() && !s.health().synced && s.health().error.is_none())
+            .map(|s| s.name.clone())
+            .collect();
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("sites still connecting: {}", pending.join(", ")))
         }
     }
 
@@ -106,20 +128,19 @@ impl Context {
             .and_then(|m| m.get(&key).cloned())
     }
 
-    pub(crate) fn metrics_observe(&self, _name: &str, _namespace: &str, _took: Duration, ok: bool) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.counters.reconciles.fetch_add(1, Relaxed);
-        if !ok {
-            self.counters.reconcile_errors.fetch_add(1, Relaxed);
-        }
+    pub(crate) fn metrics_observe(&self, name: &str, namespace: &str, took: Duration, ok: bool) {
+        self.metrics.reconciled(namespace, name, took, ok);
     }
 
-    pub(crate) fn metrics_write(&self, _site: &str, ok: bool) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.counters.site_writes.fetch_add(1, Relaxed);
-        if !ok {
-            self.counters.site_write_errors.fetch_add(1, Relaxed);
-        }
+    pub(crate) fn metrics_write(&self, site: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.metrics
+            .site_writes
+            .get_or_create(&crate::metrics::SiteResultLabels {
+                site: site.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 }
 
@@ -172,7 +193,22 @@ pub async fn run(
             }
         }
     });
-    Controller::new(api, watcher::Config::default())
+    // Our own reflector, so the first complete listing can mark the controller ready.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let synced_ctx = ctx.clone();
+    let watch = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                synced_ctx
+                    .management_synced
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(watch, reader);
+    controller
         .reconcile_on(one_rx)
         .reconcile_all_on(all_rx)
         .graceful_shutdown_on(shutdown)

@@ -68,6 +68,10 @@ pub(crate) fn observe(ctx: &Context, site: &str, namespace: &str, name: &str) ->
         store.get(&key).map(|o| (*o).clone())
     });
     let object = newest(object, ctx.last_write(site, namespace, name));
+    ctx.metrics
+        .site_reachable
+        .get_or_create(&crate::metrics::SiteLabels { site: site.into() })
+        .set(i64::from(reachable));
     Observed {
         handle: Some(handle),
         reachable,

@@ -38,9 +38,6 @@ pub async fn event(ctx: &Context, mc: &MultiCasskop, kind: EventKind, reason: &s
         action: "Reconcile".into(),
         secondary: None,
     };
-    ctx.counters
-        .management_writes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Err(error) = ctx.recorder.publish(&event, &mc.object_ref(&())).await {
         warn!(multicasskop = %mc.name_any(), %error, reason, "cannot publish event");
     }
@@ -95,9 +92,6 @@ async fn patch_finalizers(
     action: &'static str,
 ) -> Result<(), Error> {
     let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": mc.resource_version() } });
-    ctx.counters
-        .management_writes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     api(ctx, namespace)
         .patch(
             &mc.name_any(),
@@ -129,6 +123,17 @@ pub async fn write(
     let previous = mc.status.clone().unwrap_or_default();
     let outcomes: Vec<SiteOutcome> = sites.iter().map(|(_, o)| o.clone()).collect();
     let summary = summarize(&outcomes, invalid, deleting);
+    let ready: i64 = summary
+        .ready_sites
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let ring = crate::metrics::RingLabels {
+        namespace: namespace.into(),
+        multicasskop: mc.name_any(),
+    };
+    ctx.metrics.ready_sites.get_or_create(&ring).set(ready);
     let generation = mc.metadata.generation;
     let now = Time(Timestamp::now());
     let status = MultiCasskopStatus {
@@ -172,9 +177,6 @@ pub async fn write(
     }
     if status != previous {
         let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
-        ctx.counters
-            .management_writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         api(ctx, namespace)
             .patch_status(
                 &mc.name_any(),

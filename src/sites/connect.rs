@@ -5,8 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+
+use crate::metrics::{Metrics, count_requests};
 
 /// How long a request may wait to connect to a site before the site counts as unreachable.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,14 +66,21 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Where a client's requests are counted: the metrics and the site label, or nowhere.
+pub type Counted<'a> = Option<(&'a Arc<Metrics>, &'a str)>;
+
 /// Client for a kubeconfig file and optional context (default: the file's current context).
-pub async fn from_file(path: &Path, context: Option<&str>) -> Result<Client, ConnectError> {
+pub async fn from_file(
+    path: &Path,
+    context: Option<&str>,
+    counted: Counted<'_>,
+) -> Result<Client, ConnectError> {
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|source| ConnectError::ReadKubeconfig {
             path: path.to_path_buf(),
             source,
         })?;
-    from_kubeconfig(kubeconfig, context, &path.display().to_string()).await
+    from_kubeconfig(kubeconfig, context, &path.display().to_string(), counted).await
 }
 
 /// Client for kubeconfig YAML (e.g. from a Secret); `origin` names it in errors.
@@ -76,30 +88,29 @@ pub async fn from_yaml(
     yaml: &str,
     context: Option<&str>,
     origin: &str,
+    counted: Counted<'_>,
 ) -> Result<Client, ConnectError> {
     let kubeconfig =
         Kubeconfig::from_yaml(yaml).map_err(|source| ConnectError::ParseKubeconfig {
             origin: origin.into(),
             source,
         })?;
-    from_kubeconfig(kubeconfig, context, origin).await
+    from_kubeconfig(kubeconfig, context, origin, counted).await
 }
 
 /// Client for the default connection: `$KUBECONFIG`/`~/.kube/config` or in-cluster.
-pub async fn default_client() -> Result<Client, ConnectError> {
+pub async fn default_client(counted: Counted<'_>) -> Result<Client, ConnectError> {
     install_crypto_provider();
     let mut config = Config::infer().await.map_err(ConnectError::Default)?;
     config.connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
-    Client::try_from(config).map_err(|source| ConnectError::Client {
-        origin: "the default connection".into(),
-        source,
-    })
+    build(config, "the default connection", counted)
 }
 
 async fn from_kubeconfig(
     kubeconfig: Kubeconfig,
     context: Option<&str>,
     origin: &str,
+    counted: Counted<'_>,
 ) -> Result<Client, ConnectError> {
     install_crypto_provider();
     let options = KubeConfigOptions {
@@ -114,8 +125,18 @@ async fn from_kubeconfig(
             source,
         })?;
     config.connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
-    Client::try_from(config).map_err(|source| ConnectError::Client {
+    build(config, origin, counted)
+}
+
+fn build(config: Config, origin: &str, counted: Counted<'_>) -> Result<Client, ConnectError> {
+    let builder = ClientBuilder::try_from(config).map_err(|source| ConnectError::Client {
         origin: origin.into(),
         source,
+    })?;
+    Ok(match counted {
+        Some((metrics, site)) => builder
+            .with_layer(&count_requests(metrics.clone(), site.to_string()))
+            .build(),
+        None => builder.build(),
     })
 }

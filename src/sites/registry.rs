@@ -11,6 +11,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::task::JoinHandle;
 
 use crate::api::MultiCasskop;
+use crate::metrics::Metrics;
 use crate::sites::{cassandra_cluster_resource, watch};
 
 /// What makes the controller look at MultiCasskops again.
@@ -132,6 +133,8 @@ pub(crate) fn set_health(
 
 /// The sites, in configured order.
 pub struct SiteRegistry {
+    /// Where every site client counts its requests.
+    pub metrics: Arc<Metrics>,
     sites: RwLock<BTreeMap<String, Arc<SiteHandle>>>,
     order: RwLock<Vec<String>>,
     triggers: UnboundedSender<Trigger>,
@@ -139,10 +142,11 @@ pub struct SiteRegistry {
 
 impl SiteRegistry {
     /// An empty registry and the stream of triggers its sites produce.
-    pub fn new() -> (Arc<Self>, UnboundedReceiver<Trigger>) {
+    pub fn new(metrics: Arc<Metrics>) -> (Arc<Self>, UnboundedReceiver<Trigger>) {
         let (tx, rx) = unbounded();
         (
             Arc::new(SiteRegistry {
+                metrics,
                 sites: RwLock::default(),
                 order: RwLock::default(),
                 triggers: tx,

@@ -105,9 +105,14 @@ pub async fn watch(
                     continue;
                 }
                 let client = match read.kubeconfig {
-                    Ok(yaml) => connect::from_yaml(&yaml, None, &read.source)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(yaml) => connect::from_yaml(
+                        &yaml,
+                        None,
+                        &read.source,
+                        Some((&registry.metrics, read.site.as_str())),
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
                 match &client {

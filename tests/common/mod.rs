@@ -70,8 +70,13 @@ pub fn crd_path() -> PathBuf {
 
 /// Controller settings for the shared sites: site-a is the management cluster's own connection.
 pub fn settings(sites: &Sites, namespace: &str) -> Settings {
+    let management = sites.get("site-a").expect("site-a started");
     let mut s = Settings {
         namespace: Some(namespace.to_string()),
+        management: multi_casskop::config::ClusterAccess {
+            kubeconfig: Some(management.kubeconfig_path().to_path_buf()),
+            context: Some("site-a".into()),
+        },
         ..Default::default()
     };
     for name in SITES {
@@ -144,7 +149,11 @@ impl Env {
         crds::install_crds(&management, &[crd_path()])
             .await
             .expect("MultiCasskop CRD installs");
-        let controller = Some(start(adjust(settings(&sites, &ns)), management.clone()).await);
+        let controller = Some(
+            start(adjust(settings(&sites, &ns)))
+                .await
+                .expect("controller starts"),
+        );
         Env {
             sites,
             namespace: ns,
@@ -206,8 +215,7 @@ impl Env {
     }
 
     pub async fn wait_ready(&self, name: &str) -> MultiCasskop {
-        self.wait_mc(name, "MultiCasskop Ready", is_ready)
-            .await
+        self.wait_mc(name, "MultiCasskop Ready", is_ready).await
     }
 
     /// Waits until `probe` accepts the CassandraCluster `cass` at `site` (None = absent).
@@ -272,20 +280,27 @@ impl Env {
             running.stop().await;
         }
         self.controller = Some(
-            start(
-                adjust(settings(&self.sites, &self.namespace)),
-                self.management.clone(),
-            )
-            .await,
+            start(adjust(settings(&self.sites, &self.namespace)))
+                .await
+                .expect("controller starts"),
         );
     }
 
+    /// Writes of site CassandraClusters by the current controller.
     pub fn site_writes(&self) -> u64 {
         self.controller.as_ref().map_or(0, |c| {
+            c.ctx.metrics.requests_where(|site, verb| {
+                site != multi_casskop::run::MANAGEMENT && !multi_casskop::metrics::is_read(verb)
+            })
+        })
+    }
+
+    /// Write requests (any site, management included) by the current controller.
+    pub fn all_writes(&self) -> u64 {
+        self.controller.as_ref().map_or(0, |c| {
             c.ctx
-                .counters
-                .site_writes
-                .load(std::sync::atomic::Ordering::Relaxed)
+                .metrics
+                .requests(|verb| !multi_casskop::metrics::is_read(verb))
         })
     }
 }

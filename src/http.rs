@@ -1,0 +1,88 @@
+//! The HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (the process serves) and
+//! `/readyz` (the MultiCasskop watch has listed once and, on the leader, every site's watch too).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::controller::Context;
+
+/// Content type of the Prometheus text format.
+const PROMETHEUS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Answers one request.
+pub fn route(ctx: &Context, path: &str) -> Response<Full<Bytes>> {
+    match path {
+        "/metrics" => respond(StatusCode::OK, PROMETHEUS_TEXT, ctx.metrics.encode()),
+        "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => match ctx.readiness() {
+            Ok(()) => respond(StatusCode::OK, "text/plain", "ready\n".into()),
+            Err(why) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n".into(),
+        ),
+    }
+}
+
+/// Binds `addr` and serves until the task is dropped. Returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    ctx: Arc<Context>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    info!(%bound, "serving /metrics, /healthz and /readyz");
+    let task = tokio::spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(error) => {
+                    warn!(%error, "cannot accept an HTTP connection");
+                    continue;
+                }
+            };
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let response = route(&ctx, request.uri().path());
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                if let Err(error) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
+                    warn!(%error, "HTTP connection failed");
+                }
+            });
+        }
+    });
+    Ok((bound, task))
+}
