@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # The control-plane binary (kube-apiserver + etcd) is built once and cached outside the repo.
 CONTROLPLANE = $(shell bash e2e/controlplane/build.sh)
 
-.PHONY: test lint unit e2e crd controlplane demo
+.PHONY: test lint unit e2e crd controlplane demo bench
 
 ## test: formatting, lints, stale-CRD check, unit tests and end-to-end tests on real API servers
 test: lint
@@ -23,6 +23,11 @@ demo:
 	@echo "building the demo (first run: the kube-apiserver build takes ~8 min, then ~1 min of cargo)"
 	cargo build -q --example demo
 	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo run -q --example demo -- $(DEMO_ARGS)
+
+## bench: convergence, scale and cost at rest on three local sites; writes BENCHMARKS.md/.json (about 10 minutes)
+bench:
+	cargo build --release --bin multi-casskop --example bench
+	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo run -q --release --example bench
 
 ## unit: the pure core and everything that needs no cluster
 unit:

@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
                 kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
                 context: Some(name.into()),
                 local: false,
+                namespace: None,
             }
         });
     }

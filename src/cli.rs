@@ -20,6 +20,21 @@ pub enum Command {
     Crd,
     /// Run the controller.
     Run(RunArgs),
+    /// Onboard, list and remove sites held in Secrets of the management cluster.
+    Site {
+        /// What to do.
+        #[command(subcommand)]
+        action: SiteCommand,
+        /// Kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster).
+        #[arg(long, global = true, env = "MULTICASSKOP_KUBECONFIG")]
+        management_kubeconfig: Option<PathBuf>,
+        /// Context of the management cluster in that kubeconfig.
+        #[arg(long, global = true)]
+        management_context: Option<String>,
+        /// Namespace of the site Secrets (where the controller runs).
+        #[arg(long, global = true, env = "MULTICASSKOP_SECRETS_NAMESPACE", default_value = crate::site_admin::DEFAULT_SECRETS_NAMESPACE)]
+        secrets_namespace: String,
+    },
     /// Show MultiCasskops and the state of each of their sites.
     Status {
         /// Only this MultiCasskop (default: all in the namespace).
@@ -42,6 +57,48 @@ pub enum Command {
         /// Only these sites (repeatable); default: every site in spec.override.
         #[arg(long = "site")]
         sites: Vec<String>,
+    },
+}
+
+/// `multi-casskop site ...`.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Create a least-privilege service account at the site (through your own kubeconfig
+    /// context), mint a token for it and store its kubeconfig as a Secret the controller loads.
+    Add {
+        /// Site name, as used in spec.override.
+        name: String,
+        /// Your kubeconfig context for the remote cluster.
+        #[arg(long)]
+        context: String,
+        /// Your kubeconfig (default: $KUBECONFIG or ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Namespace of the CassandraClusters at the site.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// Token lifetime in hours; run `site add` again to rotate.
+        #[arg(long, default_value_t = 8760)]
+        token_hours: u64,
+    },
+    /// List the sites with their reachability, Kubernetes version and CassKop CRD.
+    List,
+    /// Remove a site's Secret; with --revoke also its account at the site.
+    Remove {
+        /// Site name.
+        name: String,
+        /// Also delete the service account, role and binding at the site (needs --context).
+        #[arg(long, requires = "context")]
+        revoke: bool,
+        /// Your kubeconfig context for the remote cluster.
+        #[arg(long)]
+        context: Option<String>,
+        /// Your kubeconfig (default: $KUBECONFIG or ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Namespace used at the site.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
     },
 }
 

@@ -80,6 +80,8 @@ pub struct SiteConfig {
     pub kubeconfig: Option<PathBuf>,
     /// Context in that kubeconfig (default: its current context).
     pub context: Option<String>,
+    /// Watch CassandraClusters in this namespace only (credentials limited to it); default: all.
+    pub namespace: Option<String>,
 }
 
 /// Sites found in Secrets, reloaded without restart when the Secrets change.
@@ -222,6 +224,7 @@ pub fn parse_site_flag(flag: &str) -> Result<SiteConfig, String> {
         kubeconfig: Some(file.into()),
         context,
         local: false,
+        namespace: None,
     })
 }
 
@@ -249,7 +252,8 @@ mod tests {
                 name: "a".into(),
                 kubeconfig: Some("/k/a".into()),
                 context: Some("ctx-a".into()),
-                local: false
+                local: false,
+                namespace: None,
             }
         );
         assert!(s.sites[1].local);

@@ -32,3 +32,10 @@ pub const CASSKOP_LAST_APPLIED_ANNOTATION: &str =
 pub const SITE_SECRET_LABEL: &str = "multicasskop.db.orange.com/site-kubeconfig";
 /// Field manager of the patches that release or decommission CassandraClusters we let go of.
 pub const RELEASE_FIELD_MANAGER: &str = "multi-casskop/release";
+/// Annotation on a site Secret: the only namespace its credentials reach; the controller then
+/// watches CassandraClusters in that namespace only.
+pub const SITE_NAMESPACE_ANNOTATION: &str = "multicasskop.db.orange.com/site-namespace";
+/// Name of the service account, role and binding `multi-casskop site add` creates at a site.
+pub const SITE_ACCOUNT: &str = "multi-casskop-site";
+/// Field manager of what `multi-casskop site add` writes.
+pub const SITE_ADD_FIELD_MANAGER: &str = "multi-casskop/site-add";

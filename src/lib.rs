@@ -20,6 +20,7 @@ pub mod leader;
 pub mod metrics;
 pub mod render;
 pub mod run;
+pub mod site_admin;
 pub mod sites;
 pub mod status_table;
 pub mod telemetry;

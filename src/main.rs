@@ -18,6 +18,17 @@ fn main() -> ExitCode {
             Err(e) => fail(&format!("cannot serialise the CRD: {e}")),
         },
         Command::Run(args) => run_controller(args),
+        Command::Site {
+            action,
+            management_kubeconfig,
+            management_context,
+            secrets_namespace,
+        } => site(
+            action,
+            management_kubeconfig,
+            management_context,
+            secrets_namespace,
+        ),
         Command::Status {
             name,
             namespace,
@@ -74,6 +85,60 @@ fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
         match run::run(settings, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("cannot reach the management cluster: {e}")),
+        }
+    })
+}
+
+fn site(
+    action: multi_casskop::cli::SiteCommand,
+    kubeconfig: Option<std::path::PathBuf>,
+    context: Option<String>,
+    secrets_namespace: String,
+) -> ExitCode {
+    use multi_casskop::cli::SiteCommand;
+    use multi_casskop::site_admin;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let management = match &kubeconfig {
+            Some(path) => sites::connect::from_file(path, context.as_deref(), None).await,
+            None => sites::connect::default_client(None).await,
+        };
+        let management = match management {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
+        };
+        let result = match action {
+            SiteCommand::Add { name, context, kubeconfig, namespace, token_hours } => {
+                let options = site_admin::AddOptions { site: name.clone(), kubeconfig, context, namespace, secrets_namespace: secrets_namespace.clone(), token_lifetime: std::time::Duration::from_secs(token_hours * 3600) };
+                site_admin::add(&options, &management).await.map(|_| println!("site {name} added: Secret {secrets_namespace}/{} (a running controller picks it up now)", site_admin::secret_name(&name)))
+            }
+            SiteCommand::List => site_admin::list(&management, &secrets_namespace).await.map(|rows| print!("{}", site_admin::table(&rows))),
+            SiteCommand::Remove { name, revoke, context, kubeconfig, namespace } => {
+                let remote = match (revoke, &context) {
+                    (true, Some(ctx)) => {
+                        let client = match &kubeconfig {
+                            Some(path) => sites::connect::from_file(path, Some(ctx), None).await,
+                            None => match kube::config::Kubeconfig::read() {
+                                Ok(kc) => sites::connect::from_yaml(&serde_yaml::to_string(&kc).unwrap_or_default(), Some(ctx), "the default kubeconfig", None).await,
+                                Err(e) => return fail(&format!("cannot read the default kubeconfig: {e}")),
+                            },
+                        };
+                        match client {
+                            Ok(c) => Some(c),
+                            Err(e) => return fail(&e.to_string()),
+                        }
+                    }
+                    _ => None,
+                };
+                site_admin::remove(&management, &secrets_namespace, &name, remote.as_ref().map(|c| (c, namespace.as_str()))).await.map(|()| println!("site {name} removed"))
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
         }
     })
 }

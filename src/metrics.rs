@@ -243,7 +243,7 @@ mod tests {
             ),
             ("GET", "/api/v1/namespaces/ns/secrets", "list"),
             ("GET", "/api/v1/namespaces/ns/secrets/s", "get"),
-            ("GET", "/apis/db.orange.com/v2", "list"),
+            ("GET", "/apis/db.orange.com/v2", "get"),
             (
                 "PATCH",
                 "/apis/db.orange.com/v2/namespaces/ns/cassandraclusters/cass/status",

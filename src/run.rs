@@ -153,7 +153,7 @@ async fn prepare(
                 warn!(site = %site.name, %source, %error, "site unusable; the others carry on")
             }
         }
-        registry.upsert(&site.name, source, client);
+        registry.upsert(&site.name, source, client, site.namespace.clone());
     }
     let ctx = Arc::new(Context::new(
         management,

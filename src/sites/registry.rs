@@ -157,7 +157,15 @@ impl SiteRegistry {
 
     /// Adds or replaces a site. With a client, a watch of our CassandraClusters there starts at once
     /// (it retries with backoff while the site is down). Replacing aborts the old watch.
-    pub fn upsert(&self, name: &str, source: String, client: Result<Client, String>) {
+    /// `namespace` limits the site's watch to one namespace (a site whose credentials only reach
+    /// that namespace); `None` watches every namespace.
+    pub fn upsert(
+        &self,
+        name: &str,
+        source: String,
+        client: Result<Client, String>,
+        namespace: Option<String>,
+    ) {
         let health = Arc::new(Mutex::new(Health {
             reachable: client.is_ok(),
             synced: false,
@@ -168,6 +176,7 @@ impl SiteRegistry {
                 let (store, task) = watch::spawn(
                     name,
                     client.clone(),
+                    namespace.as_deref(),
                     cassandra_cluster_resource(),
                     health.clone(),
                     self.triggers.clone(),

@@ -16,7 +16,7 @@ use kube::{Client, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use crate::labels::SITE_SECRET_LABEL;
+use crate::labels::{SITE_NAMESPACE_ANNOTATION, SITE_SECRET_LABEL};
 use crate::sites::{SiteRegistry, connect};
 
 /// Keys under which a site Secret may hold its kubeconfig, in order of preference.
@@ -31,6 +31,8 @@ pub struct SecretSite {
     pub source: String,
     /// Kubeconfig YAML, or why there is none usable.
     pub kubeconfig: Result<String, String>,
+    /// The only namespace the site's credentials reach (annotation), if limited.
+    pub namespace: Option<String>,
 }
 
 /// Reads a site Secret.
@@ -65,10 +67,16 @@ pub fn read_secret(secret: &Secret) -> SecretSite {
         Some(b) => String::from_utf8(b)
             .map_err(|_| format!("secret {}: kubeconfig is not UTF-8 text", secret.name_any())),
     };
+    let namespace = secret
+        .annotations()
+        .get(SITE_NAMESPACE_ANNOTATION)
+        .filter(|n| !n.is_empty())
+        .cloned();
     SecretSite {
         site,
         source,
         kubeconfig,
+        namespace,
     }
 }
 
@@ -123,7 +131,7 @@ pub async fn watch(
                         warn!(site = %read.site, source = %read.source, %error, "site secret unusable")
                     }
                 }
-                registry.upsert(&read.site, read.source, client);
+                registry.upsert(&read.site, read.source, client, read.namespace);
             }
             Ok(watcher::Event::Delete(secret)) => {
                 if let Some(site) = provided.remove(&secret.name_any()) {

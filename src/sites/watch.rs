@@ -29,13 +29,17 @@ pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
 pub fn spawn(
     site: &str,
     client: Client,
+    namespace: Option<&str>,
     resource: ApiResource,
     health: Arc<Mutex<Health>>,
     triggers: UnboundedSender<Trigger>,
 ) -> (Store<DynamicObject>, JoinHandle<()>) {
     let writer = reflector::store::Writer::new(resource.clone());
     let store = writer.as_reader();
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
     let config = watcher::Config::default().labels(OWNED_SELECTOR);
     let site = site.to_string();
     let task = tokio::spawn(async move {

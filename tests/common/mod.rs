@@ -93,6 +93,7 @@ pub fn settings(sites: &Sites, namespace: &str) -> Settings {
                 kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
                 context: Some(name.into()),
                 local: false,
+                namespace: None,
             }
         });
     }

@@ -1,0 +1,614 @@
+//! `make bench`: how fast multi-casskop converges, how far it scales and what it costs at rest,
+//! on three local sites with an instant CassKop simulator. The controller runs as its own
+//! release process so its memory (/proc VmHWM), CPU (/proc stat) and API requests (its
+//! /metrics) are its own. Writes BENCHMARKS.md and BENCHMARKS.json.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use multi_casskop::api::MultiCasskop;
+use multi_casskop_e2e::{CasskopCrd, SimConfig, Simulator, SiteConfig, Sites, crds, namespace};
+use serde_json::{Value, json};
+
+const SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
+const REPETITIONS: usize = 30;
+const SCALE: usize = 1000;
+const REST: Duration = Duration::from_secs(60);
+const OUTAGE_REPETITIONS: usize = 10;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A MultiCasskop over `sites`, its CassandraCluster named after it.
+fn ring(name: &str, namespace: &str, sites: &[&str]) -> MultiCasskop {
+    let overrides: serde_json::Map<String, Value> =
+        sites.iter().enumerate().map(|(i, s)| (s.to_string(), json!({ "spec": { "topology": { "dc": [{ "name": format!("dc{}", i + 1), "rack": [{ "name": "r1" }] }] } } }))).collect();
+    let domains: serde_json::Map<String, Value> = sites
+        .iter()
+        .map(|s| (s.to_string(), json!(format!("{s}.example"))))
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "db.orange.com/v2", "kind": "MultiCasskop",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "base": { "metadata": { "name": name }, "spec": { "nodesPerRacks": 1, "cassandraImage": "cassandra:3.11.9", "dataCapacity": "1Gi" } },
+            "override": overrides,
+            "seeds": { "domains": domains }
+        }
+    }))
+    .expect("valid MultiCasskop")
+}
+
+fn ready_generation(mc: &MultiCasskop) -> Option<i64> {
+    let status = mc.status.as_ref()?;
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    (ready && status.observed_generation == mc.metadata.generation)
+        .then_some(mc.metadata.generation.unwrap_or(0))
+}
+
+/// When each MultiCasskop generation first became Ready, and when each site's CassandraCluster
+/// was first seen and first Running/Done, as watched from the benchmark.
+#[derive(Default)]
+struct Timeline {
+    ready: HashMap<(String, i64), Instant>,
+    seen: HashMap<(String, String), Instant>,
+    cc_ready: HashMap<(String, String), Instant>,
+}
+
+fn watch_rings(
+    api: Api<MultiCasskop>,
+    timeline: Arc<Mutex<Timeline>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default());
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Ok(watcher::Event::Apply(mc) | watcher::Event::InitApply(mc)) = event
+                && let Some(generation) = ready_generation(&mc)
+            {
+                timeline
+                    .lock()
+                    .expect("lock")
+                    .ready
+                    .entry((mc.name_any(), generation))
+                    .or_insert_with(Instant::now);
+            }
+        }
+    })
+}
+
+fn watch_site(
+    site: &'static str,
+    api: Api<DynamicObject>,
+    timeline: Arc<Mutex<Timeline>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default());
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event {
+                let now = Instant::now();
+                let mut t = timeline.lock().expect("lock");
+                t.seen.entry((o.name_any(), site.into())).or_insert(now);
+                let done = o.data.pointer("/status/phase") == Some(&json!("Running"))
+                    && o.data.pointer("/status/lastClusterActionStatus") == Some(&json!("Done"));
+                if done {
+                    t.cc_ready.entry((o.name_any(), site.into())).or_insert(now);
+                }
+            }
+        }
+    })
+}
+
+async fn wait_ready(
+    timeline: &Arc<Mutex<Timeline>>,
+    name: &str,
+    generation: i64,
+    timeout: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(at) = timeline
+            .lock()
+            .expect("lock")
+            .ready
+            .get(&(name.to_string(), generation))
+        {
+            return Ok(*at);
+        }
+        if Instant::now() > deadline {
+            bail!("{name} generation {generation} not Ready within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[derive(Clone, Copy, Default, serde::Serialize)]
+struct Stats {
+    min: f64,
+    median: f64,
+    p95: f64,
+    max: f64,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    if v.is_empty() {
+        return Stats::default();
+    }
+    Stats {
+        min: v[0],
+        median: at(0.5),
+        p95: at(0.95),
+        max: v[v.len() - 1],
+    }
+}
+
+/// The controller under test, as a separate process.
+struct Controller {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Controller {
+    fn start(sites: &Sites, namespace: &str) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let binary = exe
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("multi-casskop"))
+            .context("target dir")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let kc = |s: &str| {
+            sites
+                .get(s)
+                .map(|x| x.kubeconfig_path().display().to_string())
+                .unwrap_or_default()
+        };
+        let child = Command::new(&binary)
+            .args([
+                "run",
+                "--kubeconfig",
+                &kc("site-a"),
+                "--context",
+                "site-a",
+                "-n",
+                namespace,
+                "-l",
+                "site-a",
+            ])
+            .args([
+                "--site",
+                &format!("site-b={}:site-b", kc("site-b")),
+                "--site",
+                &format!("site-c={}:site-c", kc("site-c")),
+            ])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        Ok(Controller { child, port })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        let hz = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(100.0);
+        ticks / hz
+    }
+
+    /// (reads, writes) the controller sent, from its /metrics.
+    async fn requests(&self) -> anyhow::Result<(u64, u64)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await?;
+        let (mut reads, mut writes) = (0, 0);
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("multicasskop_api_requests_total{"))
+        {
+            let n: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let verb = line
+                .split("verb=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or_default();
+            if multi_casskop::metrics::is_read(verb) {
+                reads += n
+            } else {
+                writes += n
+            }
+        }
+        Ok((reads, writes))
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for _ in 0..600 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                let _ = s
+                    .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await;
+                let mut text = String::new();
+                let _ = s.read_to_string(&mut text).await;
+                if text.starts_with("HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("controller not ready")
+    }
+}
+
+struct World {
+    sites: Sites,
+    clients: HashMap<&'static str, Client>,
+    _simulators: Vec<Simulator>,
+}
+
+async fn world() -> anyhow::Result<World> {
+    let configs = vec![
+        SiteConfig::new("site-a").casskop_crd(CasskopCrd::Orange),
+        SiteConfig::new("site-b").casskop_crd(CasskopCrd::Cscetbon),
+        SiteConfig::new("site-c").casskop_crd(CasskopCrd::Orange),
+    ];
+    let sites = Sites::start(configs).await?;
+    sites.install_casskop_crds().await?;
+    let mut clients = HashMap::new();
+    let mut simulators = Vec::new();
+    for s in SITES {
+        let client = sites.get(s).context("site")?.client().await?;
+        simulators.push(Simulator::spawn(client.clone(), SimConfig::default()));
+        clients.insert(s, client);
+    }
+    crds::install_crds(&clients["site-a"], &[repo().join("crds/multicasskop.yaml")]).await?;
+    Ok(World {
+        sites,
+        clients,
+        _simulators: simulators,
+    })
+}
+
+struct Phase {
+    namespace: String,
+    timeline: Arc<Mutex<Timeline>>,
+    mcs: Api<MultiCasskop>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn phase(world: &World, prefix: &str) -> anyhow::Result<Phase> {
+    let ns = namespace::unique_name(prefix);
+    for s in SITES {
+        namespace::create_namespace(&world.clients[s], &ns).await?;
+    }
+    let timeline = Arc::new(Mutex::new(Timeline::default()));
+    let mcs: Api<MultiCasskop> = Api::namespaced(world.clients["site-a"].clone(), &ns);
+    let mut tasks = vec![watch_rings(mcs.clone(), timeline.clone())];
+    for s in SITES {
+        tasks.push(watch_site(
+            s,
+            multi_casskop_e2e::cassandra::api(&world.clients[s], &ns),
+            timeline.clone(),
+        ));
+    }
+    Ok(Phase {
+        namespace: ns,
+        timeline,
+        mcs,
+        tasks,
+    })
+}
+
+/// Creates `n` rings one after the other and changes each one's image; returns (create ms, change ms, controller ms, simulator ms).
+async fn latencies(
+    p: &Phase,
+    sites: &[&str],
+    n: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let (mut create, mut change, mut ours, mut theirs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let name = format!("lat{i}");
+        let t0 = Instant::now();
+        p.mcs
+            .create(&PostParams::default(), &ring(&name, &p.namespace, sites))
+            .await?;
+        let ready = wait_ready(&p.timeline, &name, 1, Duration::from_secs(60)).await?;
+        create.push((ready - t0).as_secs_f64() * 1000.0);
+        {
+            let t = p.timeline.lock().expect("lock");
+            let (mut controller, mut simulator, mut from) = (0.0, 0.0, t0);
+            for s in sites {
+                let key = (name.clone(), s.to_string());
+                if let (Some(seen), Some(done)) = (t.seen.get(&key), t.cc_ready.get(&key)) {
+                    controller += seen.saturating_duration_since(from).as_secs_f64() * 1000.0;
+                    simulator += done.saturating_duration_since(*seen).as_secs_f64() * 1000.0;
+                    from = *done;
+                }
+            }
+            controller += ready.saturating_duration_since(from).as_secs_f64() * 1000.0;
+            ours.push(controller);
+            theirs.push(simulator);
+        }
+        let t1 = Instant::now();
+        p.mcs.patch(&name, &PatchParams::default(), &Patch::Merge(json!({ "spec": { "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } } }))).await?;
+        let ready = wait_ready(&p.timeline, &name, 2, Duration::from_secs(60)).await?;
+        change.push((ready - t1).as_secs_f64() * 1000.0);
+    }
+    Ok((create, change, ours, theirs))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    multi_casskop_e2e::telemetry::init();
+    let world = world().await?;
+    println!(
+        "three sites up in {:.1}s",
+        world.sites.started_in().as_secs_f64()
+    );
+
+    // 1-2. Latency of create and change, one ring at a time.
+    let p = phase(&world, "latency").await?;
+    let controller = Controller::start(&world.sites, &p.namespace)?;
+    controller.wait_ready().await?;
+    let (create, change, ours, theirs) = latencies(&p, &SITES, REPETITIONS).await?;
+    let (create_s, change_s) = (stats(create), stats(change));
+    println!(
+        "create latency ms {:?} (controller median {:.1}, simulator median {:.1})",
+        create_s.median,
+        stats(ours.clone()).median,
+        stats(theirs.clone()).median
+    );
+    println!("change latency ms {:?}", change_s.median);
+    drop(controller);
+    drop(p);
+
+    // 3. Scale: many rings at once.
+    let p = phase(&world, "scale").await?;
+    let controller = Controller::start(&world.sites, &p.namespace)?;
+    controller.wait_ready().await?;
+    let (reads0, writes0) = controller.requests().await?;
+    let cpu0 = controller.cpu_seconds();
+    let t0 = Instant::now();
+    let mcs = p.mcs.clone();
+    let ns = p.namespace.clone();
+    futures::stream::iter(0..SCALE)
+        .map(|i| {
+            let (mcs, ns) = (mcs.clone(), ns.clone());
+            async move {
+                mcs.create(&PostParams::default(), &ring(&format!("s{i}"), &ns, &SITES))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let ready = p
+            .timeline
+            .lock()
+            .expect("lock")
+            .ready
+            .keys()
+            .filter(|(n, g)| n.starts_with('s') && *g == 1)
+            .count();
+        if ready == SCALE {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {ready} of {SCALE} rings Ready after 900 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let scale_seconds = t0.elapsed().as_secs_f64();
+    let (reads1, writes1) = controller.requests().await?;
+    let scale_cpu = controller.cpu_seconds() - cpu0;
+    let scale_rss = controller.peak_rss_mib();
+    println!(
+        "scale: {SCALE} x 3 sites Ready in {scale_seconds:.1}s, peak RSS {scale_rss:.1} MiB, {scale_cpu:.1} CPU s"
+    );
+
+    // 4. Rest: a minute with nothing to do.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (reads2, writes2) = controller.requests().await?;
+    let cpu2 = controller.cpu_seconds();
+    tokio::time::sleep(REST).await;
+    let (reads3, writes3) = controller.requests().await?;
+    let rest_cpu = controller.cpu_seconds() - cpu2;
+    println!(
+        "rest: {} writes, {} requests, {rest_cpu:.2} CPU s in {}s",
+        writes3 - writes2,
+        (reads3 + writes3) - (reads2 + writes2),
+        REST.as_secs()
+    );
+    drop(controller);
+    drop(p);
+
+    // 5. Outage: site-c down; rings over site-a and site-b.
+    let p = phase(&world, "outage").await?;
+    let controller = Controller::start(&world.sites, &p.namespace)?;
+    controller.wait_ready().await?;
+    world.sites.get("site-c").context("site-c")?.stop().await?;
+    let (create_o, change_o, _, _) =
+        latencies(&p, &["site-a", "site-b"], OUTAGE_REPETITIONS).await?;
+    let (create_o, change_o) = (stats(create_o), stats(change_o));
+    println!(
+        "outage: create median {:.1} ms, change median {:.1} ms",
+        create_o.median, change_o.median
+    );
+    drop(controller);
+    drop(p);
+
+    let scale_json = json!({
+        "multicasskops": SCALE, "sites": SITES.len(), "seconds_to_ready": scale_seconds, "peak_rss_mib": scale_rss,
+        "cpu_seconds": scale_cpu,
+        "reads_per_multicasskop": (reads1 - reads0) as f64 / SCALE as f64,
+        "writes_per_multicasskop": (writes1 - writes0) as f64 / SCALE as f64,
+    });
+    let report = json!({
+        "machine": machine(),
+        "create_latency_ms": create_s, "change_latency_ms": change_s,
+        "create_split_ms": { "controller_median": stats(ours).median, "simulator_median": stats(theirs).median },
+        "scale": scale_json,
+        "rest": { "seconds": REST.as_secs(), "writes": writes3 - writes2, "requests": (reads3 + writes3) - (reads2 + writes2), "cpu_seconds": rest_cpu },
+        "outage": { "create_latency_ms_median": create_o.median, "change_latency_ms_median": change_o.median },
+    });
+    std::fs::write(
+        repo().join("BENCHMARKS.json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    let md = markdown(&report);
+    std::fs::write(repo().join("BENCHMARKS.md"), &md)?;
+    println!("\n{md}");
+    world.sites.shutdown_blocking(Duration::from_secs(30));
+    Ok(())
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    json!({ "cpu": model, "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0), "memory_gib": (mem_kib / 1024.0 / 1024.0).round(), "kubernetes": "kube-apiserver 1.35.4 (embedded etcd), one per site, on 127.0.0.1" })
+}
+
+fn markdown(r: &Value) -> String {
+    let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    format!(
+        "# Benchmarks\n\nProduced by `make bench` on {} ({} cores, {} GiB), sites: {}. CassKop simulator with no delay.\n\
+Goals from the project: create median <= 300 ms; 1,000 x 3 sites Ready within 60 s with peak RSS <= 100 MiB; zero writes at rest; one site down changes nothing for the others.\n\n\
+| measure | min | median | p95 | max |\n| --- | --- | --- | --- | --- |\n\
+| create latency, 3 sites (ms) | {:.1} | {:.1} | {:.1} | {:.1} |\n\
+| change latency, 3 sites (ms) | {:.1} | {:.1} | {:.1} | {:.1} |\n\n\
+Create latency split (medians): controller {:.1} ms, waiting for the simulator {:.1} ms.\n\n\
+| scale: {} MultiCasskops x {} sites | value |\n| --- | --- |\n\
+| seconds to all Ready | {:.1} |\n| controller peak RSS (MiB) | {:.1} |\n| controller CPU seconds | {:.1} |\n\
+| API reads per MultiCasskop | {:.1} |\n| API writes per MultiCasskop | {:.1} |\n\n\
+| rest ({} s after convergence) | value |\n| --- | --- |\n| writes | {} |\n| requests | {} |\n| CPU seconds | {:.2} |\n\n\
+| site-c down: rings over site-a and site-b | median (ms) |\n| --- | --- |\n| create | {:.1} |\n| change | {:.1} |\n",
+        r.pointer("/machine/cpu")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        r.pointer("/machine/cores")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        r.pointer("/machine/memory_gib")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        r.pointer("/machine/kubernetes")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        f("/create_latency_ms/min"),
+        f("/create_latency_ms/median"),
+        f("/create_latency_ms/p95"),
+        f("/create_latency_ms/max"),
+        f("/change_latency_ms/min"),
+        f("/change_latency_ms/median"),
+        f("/change_latency_ms/p95"),
+        f("/change_latency_ms/max"),
+        f("/create_split_ms/controller_median"),
+        f("/create_split_ms/simulator_median"),
+        f("/scale/multicasskops"),
+        f("/scale/sites"),
+        f("/scale/seconds_to_ready"),
+        f("/scale/peak_rss_mib"),
+        f("/scale/cpu_seconds"),
+        f("/scale/reads_per_multicasskop"),
+        f("/scale/writes_per_multicasskop"),
+        f("/rest/seconds"),
+        f("/rest/writes"),
+        f("/rest/requests"),
+        f("/rest/cpu_seconds"),
+        f("/outage/create_latency_ms_median"),
+        f("/outage/change_latency_ms_median"),
+    )
+}
