@@ -17,16 +17,6 @@ use tokio::sync::Mutex;
 /// These tests stop servers and start several control planes: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-fn two_site_ring(name: &str, namespace: &str) -> serde_json::Value {
-    let mut m = ring(name, namespace);
-    m["spec"]["override"] = json!({
-        "site-a": { "spec": { "topology": { "dc": [{ "name": "dc1", "rack": [{ "name": "rack1" }] }] } } },
-        "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } }
-    });
-    m["spec"]["seeds"] = json!({ "domains": { "site-a": "a.example", "site-b": "b.example" } });
-    m
-}
-
 /// Site down: the ring that spans it says which site and why and holds its rollout there;
 /// another ring on the other sites keeps working; everything recovers when the server returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,11 +131,7 @@ async fn site_add_list_remove() {
     );
 
     // A running controller picks the site up: a two-site ring gets Ready.
-    let mut manifest = ring("ring", &env.namespace);
-    manifest["spec"]["override"] = json!({
-        "site-a": { "spec": { "topology": { "dc": [{ "name": "dc1", "rack": [{ "name": "rack1" }] }] } } },
-        "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } }
-    });
+    let mut manifest = two_site_ring("ring", &env.namespace);
     manifest["spec"]["seeds"] = json!(null);
     env.create(manifest).await;
     env.wait_ready("ring").await;

@@ -174,6 +174,10 @@ pub struct SiteStatus {
     /// ready only once CassKop has written the object after it (CassKop has no observedGeneration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting_resource_version: Option<String>,
+    /// Whether that write changed the seed list (then only a later write by CassKop proves it
+    /// was taken in; otherwise CassKop's last-applied spec holding ours also does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_seed_change: bool,
     /// When the site last started moving towards a new spec (RFC 3339); used for the progress deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progressing_since: Option<String>,

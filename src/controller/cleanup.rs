@@ -156,6 +156,7 @@ async fn leaver(
             &object.resource_version().unwrap_or_default(),
             &view,
             status.awaiting_resource_version.as_deref(),
+            false,
         ) {
             SiteReadiness::Ready => match site_io::delete(site, &ns, &name).await {
                 Ok(()) => {

@@ -43,6 +43,10 @@ pub struct Context {
     pub failures: Failures,
     /// Failure counts per MultiCasskop and site.
     pub site_failures: Failures,
+    /// Per MultiCasskop and site, the resourceVersion of our last unacknowledged write and whether
+    /// it changed the seed list. The same is in the MultiCasskop's status, but the watch may not
+    /// have delivered that status yet when the next reconcile runs.
+    awaiting: Mutex<HashMap<(String, String), (String, bool)>>,
     /// The newest object each of our writes returned, per site/namespace/name, so a reconcile
     /// right after a write does not mistake a lagging watch store for drift.
     last_writes: Mutex<HashMap<(String, String, String), DynamicObject>>,
@@ -73,6 +77,7 @@ impl Context {
             failures: Failures::default(),
             site_failures: Failures::default(),
             last_writes: Mutex::default(),
+            awaiting: Mutex::default(),
             metrics,
             management_synced: std::sync::atomic::AtomicBool::new(false),
             leading: std::sync::atomic::AtomicBool::new(true),
@@ -102,6 +107,24 @@ impl Context {
         } else {
             Err(format!("sites still connecting: {}", pending.join(", ")))
         }
+    }
+
+    /// Records (or with `None` clears) the write a site must acknowledge.
+    pub(crate) fn set_awaiting(&self, ring: &str, site: &str, awaiting: Option<(String, bool)>) {
+        if let Ok(mut map) = self.awaiting.lock() {
+            match awaiting {
+                Some(a) => map.insert((ring.into(), site.into()), a),
+                None => map.remove(&(ring.to_string(), site.to_string())),
+            };
+        }
+    }
+
+    /// The write a site must acknowledge, as last recorded by this process.
+    pub(crate) fn awaiting(&self, ring: &str, site: &str) -> Option<(String, bool)> {
+        self.awaiting
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(ring.to_string(), site.to_string())).cloned())
     }
 
     pub(crate) fn remember_write(&self, site: &str, object: DynamicObject) {

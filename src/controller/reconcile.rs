@@ -25,7 +25,7 @@ use crate::core::federation::{Federation, FederationInput, plan_federation};
 use crate::core::readiness::{SiteReadiness, site_readiness};
 use crate::core::rollout::{SiteFacts, Step, plan_rollout};
 use crate::core::site_object::SiteCassandraCluster;
-use crate::core::sync::{SyncState, sync_state};
+use crate::core::sync::{SyncState, casskop_took_in, seeds_differ, sync_state};
 use crate::sites::{SiteHandle, cassandra_cluster_resource};
 
 /// What one site looks like right now.
@@ -80,6 +80,23 @@ pub(crate) fn observe(ctx: &Context, site: &str, namespace: &str, name: &str) ->
     }
 }
 
+/// Readiness of a site for what we last wrote there (see [`site_readiness`]).
+fn readiness_of(
+    object: &DynamicObject,
+    desired: &SiteCassandraCluster,
+    site: Option<&SiteStatus>,
+) -> SiteReadiness {
+    let awaiting = site.and_then(|s| s.awaiting_resource_version.as_deref());
+    let seed_change = site.is_some_and(|s| s.awaiting_seed_change);
+    let taken_in = !seed_change && casskop_took_in(&object_json(object), desired);
+    site_readiness(
+        &object.resource_version().unwrap_or_default(),
+        &status_view(object),
+        awaiting,
+        taken_in,
+    )
+}
+
 fn status_view(object: &DynamicObject) -> StatusView {
     object
         .data
@@ -117,12 +134,24 @@ async fn reconcile_ring(
     namespace: &str,
 ) -> Result<Action, Error> {
     let name = mc.name_any();
-    let previous: BTreeMap<String, SiteStatus> = mc
+    let mut previous: BTreeMap<String, SiteStatus> = mc
         .status
         .iter()
         .flat_map(|s| s.sites.iter())
         .map(|s| (s.site.clone(), s.clone()))
         .collect();
+    // What this process wrote last is newer than a status the watch may not have delivered yet.
+    let ring_key = format!("{namespace}/{name}");
+    for site in mc.spec.overrides.keys() {
+        if let Some((rv, seed_change)) = ctx.awaiting(&ring_key, site) {
+            let entry = previous.entry(site.clone()).or_insert_with(|| SiteStatus {
+                site: site.clone(),
+                ..Default::default()
+            });
+            entry.awaiting_resource_version = Some(rv);
+            entry.awaiting_seed_change = seed_change;
+        }
+    }
     let known = ctx.sites.names();
     let federation = match plan_federation(FederationInput {
         name: &name,
@@ -172,15 +201,8 @@ async fn reconcile_ring(
                 desired,
                 &federation.seeds,
             );
-            let awaiting = previous
-                .get(&desired.site)
-                .and_then(|p| p.awaiting_resource_version.as_deref());
             let ready = obs.object.as_ref().is_some_and(|o| {
-                site_readiness(
-                    &o.resource_version().unwrap_or_default(),
-                    &status_view(o),
-                    awaiting,
-                ) == SiteReadiness::Ready
+                readiness_of(o, desired, previous.get(&desired.site)) == SiteReadiness::Ready
             });
             SiteFacts {
                 site: desired.site.clone(),
@@ -264,6 +286,7 @@ async fn site_step(
         name: desired.name.clone(),
         reachable: obs.reachable,
         awaiting_resource_version: prev.and_then(|p| p.awaiting_resource_version.clone()),
+        awaiting_seed_change: prev.is_some_and(|p| p.awaiting_seed_change),
         progressing_since: prev.and_then(|p| p.progressing_since.clone()),
         ..Default::default()
     };
@@ -287,17 +310,15 @@ async fn site_step(
         ),
         Step::Done => {
             status.awaiting_resource_version = None;
+            status.awaiting_seed_change = false;
+            ctx.set_awaiting(&mc_key, site, None);
             status.progressing_since = None;
             ctx.site_failures.succeed(&failure_key);
             (SiteState::Ready, "ready".to_string())
         }
         Step::Wait => {
             let readiness = object.as_ref().map_or(SiteReadiness::AwaitingCassKop, |o| {
-                site_readiness(
-                    &o.resource_version().unwrap_or_default(),
-                    &status_view(o),
-                    status.awaiting_resource_version.as_deref(),
-                )
+                readiness_of(o, desired, Some(&status))
             });
             let state = if matches!(readiness, SiteReadiness::Failed { .. }) {
                 SiteState::Failed
@@ -324,6 +345,10 @@ async fn site_step(
                     let after = stored.resource_version();
                     if after != before {
                         status.awaiting_resource_version = after;
+                        status.awaiting_seed_change = seeds_differ(
+                            object.as_ref().map(object_json).as_ref(),
+                            &federation.seeds,
+                        );
                         let (reason, note) = if existed {
                             (
                                 "Updated",

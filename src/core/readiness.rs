@@ -41,12 +41,18 @@ pub enum SiteReadiness {
 
 /// Readiness of a site from its stored resourceVersion and status, given the resourceVersion
 /// our last write produced there (if CassKop may not have seen it yet).
+///
+/// `spec_taken_in` is the other proof that CassKop saw our spec: its last-applied-configuration
+/// annotation already holds it (a hand edit restored before CassKop looked leaves nothing for
+/// CassKop to do, so it never writes again). The caller only sets it when the awaited write did
+/// not change the seed list, which the annotation does not cover.
 pub fn site_readiness(
     observed_resource_version: &str,
     status: &StatusView,
     awaiting_resource_version: Option<&str>,
+    spec_taken_in: bool,
 ) -> SiteReadiness {
-    if awaiting_resource_version == Some(observed_resource_version) {
+    if awaiting_resource_version == Some(observed_resource_version) && !spec_taken_in {
         return SiteReadiness::AwaitingCassKop;
     }
     let phase = status.phase.clone().unwrap_or_default();
@@ -180,7 +186,30 @@ mod tests {
             ),
         ];
         for (name, rv, st, awaiting, want) in cases {
-            assert_eq!(site_readiness(rv, &st, awaiting), want, "{name}");
+            assert_eq!(site_readiness(rv, &st, awaiting, false), want, "{name}");
         }
+        assert_eq!(
+            site_readiness(
+                "5",
+                &status("Running", "Initializing", "Done"),
+                Some("5"),
+                true
+            ),
+            SiteReadiness::Ready,
+            "CassKop's last-applied spec already holds ours: nothing left for it to do"
+        );
+        assert_eq!(
+            site_readiness(
+                "5",
+                &status("Pending", "UpdateDockerImage", "Ongoing"),
+                Some("5"),
+                true
+            ),
+            SiteReadiness::Busy {
+                phase: "Pending".into(),
+                action: "UpdateDockerImage".into(),
+                action_status: "Ongoing".into()
+            },
+        );
     }
 }

@@ -54,6 +54,38 @@ pub fn sync_state(
     }
 }
 
+/// The spec CassKop last reconciled, from its last-applied-configuration annotation (real CassKop
+/// stores the whole object there, the simulator the spec alone).
+pub fn casskop_last_applied_spec(observed: &Value) -> Option<Value> {
+    let text = observed
+        .pointer("/metadata/annotations")?
+        .get(crate::labels::CASSKOP_LAST_APPLIED_ANNOTATION)?
+        .as_str()?;
+    let applied: Value = serde_json::from_str(text).ok()?;
+    Some(match applied.get("spec") {
+        Some(spec) if applied.get("kind").is_some() || applied.get("metadata").is_some() => {
+            spec.clone()
+        }
+        _ => applied,
+    })
+}
+
+/// Whether CassKop's last-applied spec holds the spec we want at the site.
+pub fn casskop_took_in(observed: &Value, desired: &SiteCassandraCluster) -> bool {
+    casskop_last_applied_spec(observed)
+        .is_some_and(|applied| holds(&applied, &desired.object["spec"]))
+}
+
+/// Whether the stored seed list differs from `seeds`.
+pub fn seeds_differ(observed: Option<&Value>, seeds: &[String]) -> bool {
+    let stored: Vec<&str> = observed
+        .and_then(|o| o.pointer("/status/seedlist"))
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    stored != seeds
+}
+
 /// Whether `observed` holds every value of `desired` (extra observed keys are ignored).
 pub fn holds(observed: &Value, desired: &Value) -> bool {
     match desired {
@@ -259,6 +291,49 @@ mod tests {
         for (name, observed, desired, want) in cases {
             assert_eq!(holds(&observed, &desired), want, "{name}");
         }
+    }
+
+    #[test]
+    fn last_applied_annotation() {
+        let site = build_site_object(
+            Owner {
+                name: "r",
+                namespace: "ns",
+            },
+            &json!({"metadata":{"name":"c"},"spec":{"nodesPerRacks":2}}),
+            &json!({}),
+            "s",
+        )
+        .expect("valid");
+        let with = |text: &str| json!({"metadata": {"annotations": {(crate::labels::CASSKOP_LAST_APPLIED_ANNOTATION): text}}});
+        assert!(
+            casskop_took_in(&with(r#"{"nodesPerRacks":2,"runAsUser":999}"#), &site),
+            "spec-only form"
+        );
+        assert!(
+            casskop_took_in(
+                &with(
+                    r#"{"kind":"CassandraCluster","metadata":{"name":"c"},"spec":{"nodesPerRacks":2}}"#
+                ),
+                &site
+            ),
+            "whole-object form"
+        );
+        assert!(
+            !casskop_took_in(&with(r#"{"nodesPerRacks":1}"#), &site),
+            "older spec"
+        );
+        assert!(!casskop_took_in(&with("not json"), &site));
+        assert!(!casskop_took_in(&json!({}), &site), "no annotation");
+        assert!(seeds_differ(
+            Some(&json!({"status":{"seedlist":["a"]}})),
+            &["b".to_string()]
+        ));
+        assert!(!seeds_differ(
+            Some(&json!({"status":{"seedlist":["a"]}})),
+            &["a".to_string()]
+        ));
+        assert!(seeds_differ(None, &["a".to_string()]));
     }
 
     #[test]

@@ -411,6 +411,17 @@ pub fn ring(name: &str, namespace: &str) -> Value {
     })
 }
 
+/// [`ring`] over site-a and site-b only.
+pub fn two_site_ring(name: &str, namespace: &str) -> serde_json::Value {
+    let mut m = ring(name, namespace);
+    m["spec"]["override"] = json!({
+        "site-a": { "spec": { "topology": { "dc": [{ "name": "dc1", "rack": [{ "name": "rack1" }] }] } } },
+        "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } }
+    });
+    m["spec"]["seeds"] = json!({ "domains": { "site-a": "a.example", "site-b": "b.example" } });
+    m
+}
+
 /// The seed list of [`ring`].
 pub fn ring_seeds() -> Vec<String> {
     [
