@@ -241,7 +241,9 @@ async fn secret_held_site_is_added_rotated_and_removed_without_restart() {
     .await;
     let mc = env
         .wait_mc("ring", "site-b rejects the rotated credentials", |mc| {
-            site_state(mc, "site-b").is_some_and(|s| s.state == "Unreachable")
+            site_state(mc, "site-b").is_some_and(|s| {
+                s.state == "Unreachable" && s.message.as_deref().unwrap_or_default().contains("401")
+            })
         })
         .await;
     assert!(
