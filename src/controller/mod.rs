@@ -138,6 +138,12 @@ impl Context {
         }
     }
 
+    pub(crate) fn forget_write(&self, site: &str, namespace: &str, name: &str) {
+        if let Ok(mut map) = self.last_writes.lock() {
+            map.remove(&(site.to_string(), namespace.to_string(), name.to_string()));
+        }
+    }
+
     pub(crate) fn last_write(
         &self,
         site: &str,
@@ -221,6 +227,7 @@ pub async fn run(
     let synced_ctx = ctx.clone();
     let watch = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(|mc| mc.managed_fields_mut().clear())
         .inspect(move |event| {
             if matches!(event, Ok(watcher::Event::InitDone)) {
                 synced_ctx

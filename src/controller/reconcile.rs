@@ -67,7 +67,15 @@ pub(crate) fn observe(ctx: &Context, site: &str, namespace: &str, name: &str) ->
         let key = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
         store.get(&key).map(|o| (*o).clone())
     });
-    let object = newest(object, ctx.last_write(site, namespace, name));
+    let written = ctx.last_write(site, namespace, name);
+    let version = |o: &DynamicObject| o.resource_version().and_then(|v| v.parse::<u64>().ok());
+    let store_caught_up =
+        matches!((&object, &written), (Some(s), Some(w)) if version(s) >= version(w));
+    if store_caught_up {
+        // The watch has delivered our write (or something newer): the copy is no longer needed.
+        ctx.forget_write(site, namespace, name);
+    }
+    let object = newest(object, written);
     ctx.metrics
         .site_reachable
         .get_or_create(&crate::metrics::SiteLabels { site: site.into() })

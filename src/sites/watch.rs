@@ -25,6 +25,24 @@ pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
     Some(ObjectRef::new(name).within(namespace))
 }
 
+/// Status fields of CassKop's that the controller never reads: per-rack and per-pod detail.
+pub const UNREAD_STATUS_FIELDS: [&str; 2] = ["cassandraRackStatus", "cassandraNodeStatus"];
+
+/// Drops from a cached CassandraCluster what the controller never reads (managedFields, per-rack
+/// and per-pod status): they are most of its size on a large ring.
+pub fn slim(object: &mut DynamicObject) {
+    object.managed_fields_mut().clear();
+    if let Some(status) = object
+        .data
+        .get_mut("status")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for field in UNREAD_STATUS_FIELDS {
+            status.remove(field);
+        }
+    }
+}
+
 /// Starts the watch of `site`; returns its store and task.
 pub fn spawn(
     site: &str,
@@ -43,7 +61,10 @@ pub fn spawn(
     let config = watcher::Config::default().labels(OWNED_SELECTOR);
     let site = site.to_string();
     let task = tokio::spawn(async move {
-        let stream = watcher(api, config).default_backoff().reflect(writer);
+        let stream = watcher(api, config)
+            .default_backoff()
+            .modify(slim)
+            .reflect(writer);
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             match event {
@@ -79,4 +100,29 @@ pub fn spawn(
         }
     });
     (store, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slim_keeps_what_the_controller_reads() {
+        let mut o: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "db.orange.com/v2", "kind": "CassandraCluster",
+            "metadata": { "name": "c", "managedFields": [{ "manager": "x" }], "annotations": { "a": "b" } },
+            "spec": { "nodesPerRacks": 1 },
+            "status": { "phase": "Running", "seedlist": ["s"], "cassandraRackStatus": { "dc1-rack1": {} }, "cassandraNodeStatus": { "p": {} } }
+        }))
+        .expect("object");
+        slim(&mut o);
+        assert!(o.metadata.managed_fields.as_ref().is_none_or(Vec::is_empty));
+        assert_eq!(
+            o.data["status"],
+            json!({ "phase": "Running", "seedlist": ["s"] })
+        );
+        assert_eq!(o.data["spec"], json!({ "nodesPerRacks": 1 }));
+        assert_eq!(o.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+    }
 }
