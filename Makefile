@@ -9,6 +9,7 @@ CONTROLPLANE = $(shell bash e2e/controlplane/build.sh)
 
 ## test: formatting, lints, stale-CRD check, unit tests and end-to-end tests on real API servers
 test: lint
+	cargo build --examples
 	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo test --workspace --all-targets
 
 ## lint: rustfmt, clippy (warnings are errors), shellcheck, gofmt

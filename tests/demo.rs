@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn demo_reaches_ready_and_cleans_up() {
-    // `cargo test --all-targets` builds the example next to the test binaries.
+    // `make test` builds the examples (`cargo build --examples`) next to the test binaries.
     let exe = std::env::current_exe().expect("test binary path");
     let demo = exe
         .parent()
@@ -13,7 +13,7 @@ fn demo_reaches_ready_and_cleans_up() {
         .expect("target dir");
     assert!(
         demo.is_file(),
-        "{} missing: run with `cargo test --all-targets` (as `make test` does)",
+        "{} missing: run `cargo build --examples` first (as `make test` does)",
         demo.display()
     );
     let out = Command::new(&demo)
