@@ -60,6 +60,15 @@ where
     }
 }
 
+/// Resolves on Ctrl-C or SIGTERM (the binaries' way to stop).
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = term.recv() => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,19 +70,11 @@ async fn main() -> anyhow::Result<()> {
     sim_config.namespace = args.namespace;
     let simulator = Simulator::spawn(client, sim_config);
     tracing::info!(kubeconfig = %args.kubeconfig.display(), context = ?args.context, ?mode, delay_ms = args.delay_ms, "casskop-sim running; Ctrl-C to stop");
-    wait_for_signal().await?;
+    multi_casskop_e2e::wait::shutdown_signal()
+        .await
+        .context("waiting for Ctrl-C or SIGTERM")?;
     drop(simulator);
     tracing::info!("casskop-sim stopped");
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }
 

@@ -145,20 +145,12 @@ async fn main() -> anyhow::Result<()> {
         println!("SITE {line}");
     }
     println!("ALL-READY in {} ms", sites.started_in().as_millis());
-    wait_for_signal().await?;
+    multi_casskop_e2e::wait::shutdown_signal()
+        .await
+        .context("waiting for Ctrl-C or SIGTERM")?;
     drop(simulators);
     tracing::info!("stopping the sites");
     drop(sites);
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }
 
