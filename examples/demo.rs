@@ -11,7 +11,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use multi_casskop::api::MultiCasskop;
-use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
+use multi_casskop::config::Settings;
 use multi_casskop_e2e::{CasskopCrd, SimConfig, Simulator, SiteConfig, Sites, crds, namespace};
 
 const SITES: [(&str, CasskopCrd); 3] = [
@@ -88,36 +88,14 @@ async fn main() -> anyhow::Result<()> {
         "eu-west is also the management cluster: MultiCasskop CRD installed",
     );
 
-    let management_site = sites
-        .get("eu-west")
-        .ok_or_else(|| anyhow::anyhow!("site eu-west missing"))?;
-    let mut settings = Settings {
-        management: multi_casskop::config::ClusterAccess {
-            kubeconfig: Some(management_site.kubeconfig_path().to_path_buf()),
-            context: Some("eu-west".into()),
-        },
-        ..Default::default()
-    };
+    let mut kubeconfigs = Vec::new();
     for (name, _) in SITES {
         let site = sites
             .get(name)
             .ok_or_else(|| anyhow::anyhow!("site {name} missing"))?;
-        settings.sites.push(if name == "eu-west" {
-            ControllerSite {
-                name: name.into(),
-                local: true,
-                ..Default::default()
-            }
-        } else {
-            ControllerSite {
-                name: name.into(),
-                kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
-                context: Some(name.into()),
-                local: false,
-                namespace: None,
-            }
-        });
+        kubeconfigs.push((name, site.kubeconfig_path().to_path_buf()));
     }
+    let settings = Settings::for_site_kubeconfigs(&kubeconfigs);
     let controller = multi_casskop::run::start(settings).await?;
     say(start, "multi-casskop controller running");
 

@@ -191,6 +191,36 @@ impl Settings {
         self
     }
 
+    /// Settings for sites that each have a kubeconfig whose context is named after the site; the
+    /// first is also the management cluster and reached through its connection (`local`). This
+    /// is how the demo, tests and local runs describe the embedded test sites.
+    pub fn for_site_kubeconfigs(sites: &[(&str, PathBuf)]) -> Settings {
+        let mut settings = Settings::default();
+        if let Some((name, path)) = sites.first() {
+            settings.management = ClusterAccess {
+                kubeconfig: Some(path.clone()),
+                context: Some((*name).to_string()),
+            };
+        }
+        for (i, (name, path)) in sites.iter().enumerate() {
+            settings.sites.push(if i == 0 {
+                SiteConfig {
+                    name: (*name).to_string(),
+                    local: true,
+                    ..Default::default()
+                }
+            } else {
+                SiteConfig {
+                    name: (*name).to_string(),
+                    kubeconfig: Some(path.clone()),
+                    context: Some((*name).to_string()),
+                    ..Default::default()
+                }
+            });
+        }
+        settings
+    }
+
     /// Checks that site names are present and unique.
     pub fn validate(&self) -> Result<(), SettingsError> {
         for (i, site) in self.sites.iter().enumerate() {
@@ -285,6 +315,36 @@ mod tests {
         s.validate().expect("valid");
         let dup = Settings::default().with_flag_sites(Some("a"), &["a".into()], &[]);
         assert!(matches!(dup.validate(), Err(SettingsError::DuplicateSite(n)) if n == "a"));
+    }
+
+    #[test]
+    fn settings_for_site_kubeconfigs() {
+        let s = Settings::for_site_kubeconfigs(&[("a", "/k/a".into()), ("b", "/k/b".into())]);
+        assert_eq!(
+            s.management,
+            ClusterAccess {
+                kubeconfig: Some("/k/a".into()),
+                context: Some("a".into())
+            }
+        );
+        assert_eq!(
+            s.sites[0],
+            SiteConfig {
+                name: "a".into(),
+                local: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            s.sites[1],
+            SiteConfig {
+                name: "b".into(),
+                kubeconfig: Some("/k/b".into()),
+                context: Some("b".into()),
+                ..Default::default()
+            }
+        );
+        assert!(Settings::for_site_kubeconfigs(&[]).sites.is_empty());
     }
 
     #[test]

@@ -7,8 +7,6 @@ pub const OWNER_NAME_LABEL: &str = "multicasskop.db.orange.com/name";
 pub const OWNER_NAMESPACE_LABEL: &str = "multicasskop.db.orange.com/namespace";
 /// Label on every CassandraCluster we write: the site it was written for.
 pub const SITE_LABEL: &str = "multicasskop.db.orange.com/site";
-/// Label selector that matches only CassandraClusters written by multi-casskop.
-pub const OWNED_SELECTOR: &str = "multicasskop.db.orange.com/name";
 
 /// Our finalizer on MultiCasskops: held until every site is cleaned up.
 pub const FINALIZER: &str = "multicasskop.db.orange.com/cleanup";

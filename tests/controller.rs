@@ -377,10 +377,8 @@ async fn bad_inputs_are_reported_and_nothing_is_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_with_and_without_delete_flag() {
     let env = Env::new("delete").await;
-    let mut with = ring("ring", &env.namespace);
-    with["spec"]["deleteCassandraCluster"] = json!(true);
-    env.create(with).await;
-    env.wait_ready("ring").await;
+    env.create_ready(deleting_ring("ring", &env.namespace))
+        .await;
     env.mcs()
         .delete("ring", &DeleteParams::default())
         .await
@@ -411,10 +409,8 @@ async fn deletion_with_and_without_delete_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_site_is_decommissioned_then_deleted() {
     let env = Env::new("remove").await;
-    let mut manifest = ring("ring", &env.namespace);
-    manifest["spec"]["deleteCassandraCluster"] = json!(true);
-    env.create(manifest).await;
-    env.wait_ready("ring").await;
+    env.create_ready(deleting_ring("ring", &env.namespace))
+        .await;
     let recorder = env.record();
     env.patch_spec(
         "ring",

@@ -26,12 +26,7 @@ async fn site_outage_is_isolated_and_recovers() {
     env.create(ring("wide", &env.namespace)).await;
     env.wait_ready("wide").await;
 
-    env.sites
-        .get("site-c")
-        .expect("site-c")
-        .stop()
-        .await
-        .expect("site-c stops");
+    env.stop_site("site-c").await;
     let mc = env
         .wait_mc("wide", "site-c unreachable", |mc| {
             site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable" && !s.reachable)
@@ -72,12 +67,7 @@ async fn site_outage_is_isolated_and_recovers() {
     })
     .await;
 
-    env.sites
-        .get("site-c")
-        .expect("site-c")
-        .start()
-        .await
-        .expect("site-c restarts");
+    env.start_site("site-c").await;
     env.wait_ready("wide").await;
     env.wait_cc("site-c", "new image after recovery", |o| {
         o.is_some_and(|o| {
@@ -122,16 +112,9 @@ async fn controller_restart_resumes_without_duplicate_writes() {
 async fn deletion_with_unreachable_site_and_give_up() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let env = Env::build("abandon", own_sites().await, SimConfig::default(), |s| s).await;
-    let mut manifest = ring("ring", &env.namespace);
-    manifest["spec"]["deleteCassandraCluster"] = json!(true);
-    env.create(manifest).await;
-    env.wait_ready("ring").await;
-    env.sites
-        .get("site-c")
-        .expect("site-c")
-        .stop()
-        .await
-        .expect("site-c stops");
+    env.create_ready(deleting_ring("ring", &env.namespace))
+        .await;
+    env.stop_site("site-c").await;
     env.wait_mc("ring", "site-c unreachable", |mc| {
         site_state(mc, "site-c").is_some_and(|s| s.state == "Unreachable")
     })
@@ -171,12 +154,7 @@ async fn deletion_with_unreachable_site_and_give_up() {
         .await
         .expect("annotate");
     env.wait_gone("ring").await;
-    env.sites
-        .get("site-c")
-        .expect("site-c")
-        .start()
-        .await
-        .expect("site-c restarts");
+    env.start_site("site-c").await;
     let cc = env
         .ccs("site-c")
         .get("cass")
@@ -211,12 +189,8 @@ async fn secret_held_site_is_added_rotated_and_removed_without_restart() {
     };
 
     env.create(two_site_ring("ring", &env.namespace)).await;
-    env.wait_mc("ring", "site-b unknown before its secret", |mc| {
-        mc.status
-            .as_ref()
-            .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
-    })
-    .await;
+    env.wait_invalid("ring", "site-b unknown before its secret")
+        .await;
     secrets
         .create(&PostParams::default(), &secret(&good))
         .await
@@ -270,13 +244,7 @@ async fn secret_held_site_is_added_rotated_and_removed_without_restart() {
         .delete("site-b-access", &DeleteParams::default())
         .await
         .expect("secret deleted");
-    let mc = env
-        .wait_mc("ring", "site-b gone", |mc| {
-            mc.status
-                .as_ref()
-                .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
-        })
-        .await;
+    let mc = env.wait_invalid("ring", "site-b gone").await;
     assert!(
         condition(&mc, "Degraded").is_some_and(|c| c.message.contains("unknown site \"site-b\""))
     );

@@ -179,11 +179,7 @@ async fn site_add_list_remove() {
         "account revoked"
     );
     let mc = env
-        .wait_mc("ring", "site-b gone from the controller", |mc| {
-            mc.status
-                .as_ref()
-                .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
-        })
+        .wait_invalid("ring", "site-b gone from the controller")
         .await;
     assert!(
         condition(&mc, "Degraded").is_some_and(|c| c.message.contains("unknown site \"site-b\""))

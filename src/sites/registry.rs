@@ -102,13 +102,6 @@ impl SiteHandle {
         }
         Ok(has)
     }
-
-    /// Forgets the cached discovery answer (e.g. after the CRD was replaced).
-    pub fn forget_discovery(&self) {
-        if let Ok(mut guard) = self.status_subresource.lock() {
-            *guard = None;
-        }
-    }
 }
 
 pub(crate) fn set_health(
@@ -230,12 +223,5 @@ impl SiteRegistry {
     /// Every site, in configured order.
     pub fn all(&self) -> Vec<Arc<SiteHandle>> {
         self.names().iter().filter_map(|n| self.get(n)).collect()
-    }
-
-    /// Whether every site with a client has listed its CassandraClusters once.
-    pub fn all_synced(&self) -> bool {
-        self.all()
-            .iter()
-            .all(|s| s.client().is_err() || s.health().synced)
     }
 }

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::api::MultiCasskop;
-use crate::labels::{OWNED_SELECTOR, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use crate::labels::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
 use crate::sites::registry::{Health, Trigger, set_health};
 
 /// The MultiCasskop that owns a CassandraCluster, from its labels.
@@ -58,7 +58,8 @@ pub fn spawn(
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
-    let config = watcher::Config::default().labels(OWNED_SELECTOR);
+    // Only what we own: objects carrying our owner label.
+    let config = watcher::Config::default().labels(OWNER_NAME_LABEL);
     let site = site.to_string();
     let task = tokio::spawn(async move {
         let stream = watcher(api, config)

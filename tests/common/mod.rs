@@ -14,7 +14,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use multi_casskop::api::MultiCasskop;
-use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
+use multi_casskop::config::Settings;
 use multi_casskop::run::{Running, start};
 use multi_casskop_e2e::{SimConfig, Simulator, Sites, crds, namespace, shared};
 use serde_json::{Value, json};
@@ -70,34 +70,23 @@ pub fn crd_path() -> PathBuf {
 
 /// Controller settings for the shared sites: site-a is the management cluster's own connection.
 pub fn settings(sites: &Sites, namespace: &str) -> Settings {
-    let management = sites.get("site-a").expect("site-a started");
-    let mut s = Settings {
+    let kubeconfigs: Vec<(&str, PathBuf)> = SITES
+        .iter()
+        .map(|name| {
+            (
+                *name,
+                sites
+                    .get(name)
+                    .expect("site started")
+                    .kubeconfig_path()
+                    .to_path_buf(),
+            )
+        })
+        .collect();
+    Settings {
         namespace: Some(namespace.to_string()),
-        management: multi_casskop::config::ClusterAccess {
-            kubeconfig: Some(management.kubeconfig_path().to_path_buf()),
-            context: Some("site-a".into()),
-        },
-        ..Default::default()
-    };
-    for name in SITES {
-        let site = sites.get(name).expect("site started");
-        s.sites.push(if name == "site-a" {
-            ControllerSite {
-                name: name.into(),
-                local: true,
-                ..Default::default()
-            }
-        } else {
-            ControllerSite {
-                name: name.into(),
-                kubeconfig: Some(site.kubeconfig_path().to_path_buf()),
-                context: Some(name.into()),
-                local: false,
-                namespace: None,
-            }
-        });
+        ..Settings::for_site_kubeconfigs(&kubeconfigs)
     }
-    s
 }
 
 impl Env {
@@ -422,6 +411,13 @@ pub fn two_site_ring(name: &str, namespace: &str) -> serde_json::Value {
     m
 }
 
+/// [`ring`] whose clusters are deleted with it (`deleteCassandraCluster: true`).
+pub fn deleting_ring(name: &str, namespace: &str) -> Value {
+    let mut m = ring(name, namespace);
+    m["spec"]["deleteCassandraCluster"] = json!(true);
+    m
+}
+
 /// The seed list of [`ring`].
 pub fn ring_seeds() -> Vec<String> {
     [
@@ -439,6 +435,46 @@ pub fn names(objects: &[DynamicObject]) -> Vec<String> {
 }
 
 impl Env {
+    /// Stops a site's API server (an outage).
+    pub async fn stop_site(&self, site: &str) {
+        self.sites
+            .get(site)
+            .expect("site")
+            .stop()
+            .await
+            .expect("site stops");
+    }
+
+    /// Starts a stopped site's API server again, with the same state and credentials.
+    pub async fn start_site(&self, site: &str) {
+        self.sites
+            .get(site)
+            .expect("site")
+            .start()
+            .await
+            .expect("site restarts");
+    }
+
+    /// Creates `manifest` and waits until the MultiCasskop `name` is Ready.
+    pub async fn create_ready(&self, manifest: Value) -> MultiCasskop {
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .expect("manifest has a name")
+            .to_string();
+        self.create(manifest).await;
+        self.wait_ready(&name).await
+    }
+
+    /// Waits until the MultiCasskop `name` reports its spec invalid.
+    pub async fn wait_invalid(&self, name: &str, what: &str) -> MultiCasskop {
+        self.wait_mc(name, what, |mc| {
+            mc.status
+                .as_ref()
+                .is_some_and(|s| s.phase.as_deref() == Some("Invalid"))
+        })
+        .await
+    }
+
     /// Waits until the MultiCasskop `name` no longer exists.
     pub async fn wait_gone(&self, name: &str) {
         let api = self.mcs();
