@@ -21,6 +21,10 @@ pub const STATUS_FIELD_MANAGER: &str = "multi-casskop/status";
 /// Annotation on a MultiCasskop: comma-separated sites given up during deletion because they
 /// cannot be reached; their CassandraClusters are left behind.
 pub const ABANDON_SITES_ANNOTATION: &str = "multicasskop.db.orange.com/abandon-sites";
+/// Annotation on a MultiCasskop: comma-separated sites (or `*`) where an existing
+/// CassandraCluster this ring did not create may be taken over (overwritten, and deleted with
+/// the ring when `deleteCassandraCluster` is true). Without it such an object is a `Conflict`.
+pub const ADOPT_SITES_ANNOTATION: &str = "multicasskop.db.orange.com/adopt-sites";
 /// CassKop's own annotation holding the spec it last reconciled.
 pub const CASSKOP_LAST_APPLIED_ANNOTATION: &str =
     "cassandraclusters.db.orange.com/last-applied-configuration";

@@ -132,7 +132,18 @@ impl Metrics {
         out
     }
 
-    /// Records a reconcile.
+    /// Drops every series of a ring that is gone, so deleted rings do not grow `/metrics`.
+    pub fn forget_ring(&self, namespace: &str, name: &str) {
+        let ring = RingLabels {
+            namespace: namespace.into(),
+            multicasskop: name.into(),
+        };
+        self.reconciles.remove(&ring);
+        self.reconcile_errors.remove(&ring);
+        self.ready_sites.remove(&ring);
+    }
+
+    /// Counts one reconcile of a ring.
     pub fn reconciled(&self, namespace: &str, name: &str, took: Duration, ok: bool) {
         let labels = RingLabels {
             namespace: namespace.into(),

@@ -62,7 +62,7 @@ pub fn sites(mc: &MultiCasskop) -> String {
     for s in &status.sites {
         rows.push(vec![
             s.site.clone(),
-            s.state.clone(),
+            s.state.to_string(),
             if s.reachable {
                 "yes".into()
             } else {
@@ -113,7 +113,7 @@ mod tests {
             sites: vec![
                 SiteStatus {
                     site: "eu".into(),
-                    state: "Ready".into(),
+                    state: crate::api::SiteState::Ready,
                     reachable: true,
                     phase: Some("Running".into()),
                     last_cluster_action: Some("Initializing".into()),
@@ -125,7 +125,7 @@ mod tests {
                 },
                 SiteStatus {
                     site: "us-east".into(),
-                    state: "Queued".into(),
+                    state: crate::api::SiteState::Queued,
                     namespace: "demo".into(),
                     name: "cass".into(),
                     ..Default::default()

@@ -151,10 +151,13 @@ pub struct SiteStatus {
     /// Name of the CassandraCluster at the site.
     #[serde(default)]
     pub name: String,
-    /// Where the site stands: `Queued`, `Progressing`, `Ready`, `Paused`, `Unreachable`,
-    /// `Invalid`, `Failed`, `Orphaned`, `Decommissioning` or `Deleting`.
+    /// Where the site stands.
     #[serde(default)]
-    pub state: String,
+    pub state: SiteState,
+    /// UID of the CassandraCluster this ring created (or adopted) at the site: the proof of
+    /// ownership. Nothing is overwritten, scaled down or deleted without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     /// Whether the site's API server answered the last request.
     #[serde(default)]
     pub reachable: bool,
@@ -170,18 +173,120 @@ pub struct SiteStatus {
     /// The seed list the site's CassandraCluster holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seedlist: Vec<String>,
-    /// resourceVersion of multi-casskop's last write of spec or seeds at the site; the site is
-    /// ready only once CassKop has written the object after it (CassKop has no observedGeneration).
+    /// multi-casskop's last write at the site and what CassKop must show before the site
+    /// counts as ready for it (kept here so a restarted or new leader knows it too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub awaiting_resource_version: Option<String>,
-    /// Whether that write changed the seed list (then only a later write by CassKop proves it
-    /// was taken in; otherwise CassKop's last-applied spec holding ours also does).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub awaiting_seed_change: bool,
+    pub last_write: Option<WriteRecord>,
+    /// Digest of the spec CassKop refused (it wrote its previous spec back with
+    /// `lastClusterAction: CorrectCRDConfig`); that spec is not written again until the
+    /// MultiCasskop asks for a different one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_spec: Option<String>,
     /// When the site last started moving towards a new spec (RFC 3339); used for the progress deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progressing_since: Option<String>,
     /// What is happening or what went wrong, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// One write of multi-casskop at a site, as the API server answered it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteRecord {
+    /// resourceVersion the write produced.
+    pub resource_version: String,
+    /// `metadata.generation` after the write; CassKop's last-applied annotation must record
+    /// at least this generation before its status can describe our spec.
+    pub generation: i64,
+    /// What the write changed: `Spec` (CassKop must act on a new generation), `Status` (the
+    /// seed list through `/status`: CassKop must rewrite its annotation after it), both
+    /// (`SpecAndStatus`), or `Metadata` (labels only: nothing for CassKop to do).
+    pub kind: WriteKind,
+    /// Digest of CassKop's last-applied annotation as the write returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_digest: Option<String>,
+    /// Digest of the spec and seed list written.
+    #[serde(default)]
+    pub spec_digest: String,
+}
+
+/// What one of our writes changed, so readiness knows what CassKop must show for it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A new generation (spec, or status on a CRD without a status subresource).
+    #[default]
+    Spec,
+    /// Only `/status` (the seed list on cscetbon's CRD); the generation did not move.
+    Status,
+    /// A new generation and then `/status` (spec and seed list on cscetbon's CRD).
+    SpecAndStatus,
+    /// Only metadata (labels); CassKop has nothing to act on.
+    Metadata,
+}
+
+/// State of one site, as shown in `status.sites[].state`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SiteState {
+    /// Waits for an earlier site.
+    #[default]
+    Queued,
+    /// Being created or changed.
+    Progressing,
+    /// Holds our spec and CassKop reports it done.
+    Ready,
+    /// Skipped on request (`spec.rollout.paused`).
+    Paused,
+    /// Its API server does not answer.
+    Unreachable,
+    /// Its API server refused our object.
+    Invalid,
+    /// CassKop cannot act on the change yet (`ToDo`) or refused it (`CorrectCRDConfig`).
+    Blocked,
+    /// CassKop reports an error.
+    Failed,
+    /// A CassandraCluster this ring did not create holds the name at the site.
+    Conflict,
+    /// Left `spec.override`; its CassandraCluster is left running, unmanaged.
+    Orphaned,
+    /// Left `spec.override`; its DCs are being scaled to zero before deletion.
+    Decommissioning,
+    /// Its CassandraCluster is being deleted.
+    Deleting,
+    /// A word this version does not know (written by another version).
+    #[serde(other)]
+    Unknown,
+}
+
+impl SiteState {
+    /// The word written in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteState::Queued => "Queued",
+            SiteState::Progressing => "Progressing",
+            SiteState::Ready => "Ready",
+            SiteState::Paused => "Paused",
+            SiteState::Unreachable => "Unreachable",
+            SiteState::Invalid => "Invalid",
+            SiteState::Blocked => "Blocked",
+            SiteState::Failed => "Failed",
+            SiteState::Conflict => "Conflict",
+            SiteState::Orphaned => "Orphaned",
+            SiteState::Decommissioning => "Decommissioning",
+            SiteState::Deleting => "Deleting",
+            SiteState::Unknown => "Unknown",
+        }
+    }
+}
+
+impl PartialEq<&str> for SiteState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -1,194 +1,35 @@
 //! The federation controller: watches MultiCasskops in the management cluster and, through
 //! triggers from every site's watch, reconciles each one whenever anything it owns changes.
 
+mod apply;
 pub mod backoff;
-pub mod cleanup;
+mod cleanup;
+mod context;
+mod dereference;
 pub mod error;
+mod leaving;
+pub mod ledger;
+mod ownership;
 pub mod reconcile;
 pub mod site_io;
 pub mod status;
 
-use std::collections::HashMap;
+pub use context::{CONTROLLER_NAME, Context};
+
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, unbounded};
-use kube::api::{Api, DynamicObject};
+use kube::ResourceExt;
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 use tracing::{error, warn};
 
 use crate::api::MultiCasskop;
-use crate::controller::backoff::Failures;
 use crate::controller::error::Error;
-use crate::metrics::Metrics;
-use crate::sites::{SiteRegistry, Trigger};
-
-/// Name under which Events are reported.
-pub const CONTROLLER_NAME: &str = "multi-casskop";
-
-/// Shared state of the controller.
-pub struct Context {
-    /// Management cluster client.
-    pub client: Client,
-    /// The sites.
-    pub sites: Arc<SiteRegistry>,
-    /// Publishes Events on MultiCasskops.
-    pub recorder: Recorder,
-    /// Failure counts per MultiCasskop (whole-reconcile errors).
-    pub failures: Failures,
-    /// Failure counts per MultiCasskop and site.
-    pub site_failures: Failures,
-    /// Per MultiCasskop and site, the resourceVersion of our last unacknowledged write and whether
-    /// it changed the seed list. The same is in the MultiCasskop's status, but the watch may not
-    /// have delivered that status yet when the next reconcile runs.
-    awaiting: Mutex<HashMap<(String, String), (String, bool)>>,
-    /// The newest object each of our writes returned, per site/namespace/name, so a reconcile
-    /// right after a write does not mistake a lagging watch store for drift.
-    last_writes: Mutex<HashMap<(String, String, String), DynamicObject>>,
-    /// Prometheus metrics (also read by tests and benchmarks).
-    pub metrics: Arc<Metrics>,
-    /// The MultiCasskop watch has listed once.
-    pub management_synced: std::sync::atomic::AtomicBool,
-    /// This replica holds the lease (always true without leader election).
-    pub leading: std::sync::atomic::AtomicBool,
-}
-
-impl Context {
-    /// A context for the management `client` and `sites`.
-    pub fn new(
-        client: Client,
-        sites: Arc<SiteRegistry>,
-        instance: Option<String>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let reporter = Reporter {
-            controller: CONTROLLER_NAME.into(),
-            instance,
-        };
-        Context {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            sites,
-            failures: Failures::default(),
-            site_failures: Failures::default(),
-            last_writes: Mutex::default(),
-            awaiting: Mutex::default(),
-            metrics,
-            management_synced: std::sync::atomic::AtomicBool::new(false),
-            leading: std::sync::atomic::AtomicBool::new(true),
-        }
-    }
-
-    /// Ready when the MultiCasskop watch has listed once and, on the leader, every site's watch
-    /// has listed or failed (a broken site is reported, not waited for).
-    pub fn readiness(&self) -> Result<(), String> {
-        use std::sync::atomic::Ordering::Relaxed;
-        if !self.leading.load(Relaxed) {
-            // A standby is ready to take over; reporting it unready would stall rolling updates.
-            return Ok(());
-        }
-        if !self.management_synced.load(Relaxed) {
-            return Err("the MultiCasskop watch has not listed yet".into());
-        }
-        let pending: Vec<String> = self
-            .sites
-            .all()
-            .iter()
-            .filter(|s| s.client().is_ok() && !s.health().synced && s.health().error.is_none())
-            .map(|s| s.name.clone())
-            .collect();
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("sites still connecting: {}", pending.join(", ")))
-        }
-    }
-
-    /// Records (or with `None` clears) the write a site must acknowledge.
-    pub(crate) fn set_awaiting(&self, ring: &str, site: &str, awaiting: Option<(String, bool)>) {
-        if let Ok(mut map) = self.awaiting.lock() {
-            match awaiting {
-                Some(a) => map.insert((ring.into(), site.into()), a),
-                None => map.remove(&(ring.to_string(), site.to_string())),
-            };
-        }
-    }
-
-    /// The write a site must acknowledge, as last recorded by this process.
-    pub(crate) fn awaiting(&self, ring: &str, site: &str) -> Option<(String, bool)> {
-        self.awaiting
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&(ring.to_string(), site.to_string())).cloned())
-    }
-
-    pub(crate) fn remember_write(&self, site: &str, object: DynamicObject) {
-        let key = (
-            site.to_string(),
-            object.namespace().unwrap_or_default(),
-            object.name_any(),
-        );
-        if let Ok(mut map) = self.last_writes.lock() {
-            map.insert(key, object);
-        }
-    }
-
-    pub(crate) fn forget_write(&self, site: &str, namespace: &str, name: &str) {
-        if let Ok(mut map) = self.last_writes.lock() {
-            map.remove(&(site.to_string(), namespace.to_string(), name.to_string()));
-        }
-    }
-
-    pub(crate) fn last_write(
-        &self,
-        site: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Option<DynamicObject> {
-        let key = (site.to_string(), namespace.to_string(), name.to_string());
-        self.last_writes
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-    }
-
-    pub(crate) fn metrics_observe(&self, name: &str, namespace: &str, took: Duration, ok: bool) {
-        self.metrics.reconciled(namespace, name, took, ok);
-    }
-
-    pub(crate) fn metrics_write(&self, site: &str, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
-        self.metrics
-            .site_writes
-            .get_or_create(&crate::metrics::SiteResultLabels {
-                site: site.into(),
-                result: result.into(),
-            })
-            .inc();
-    }
-}
-
-/// The newer of two versions of an object, by resourceVersion. resourceVersions are opaque in
-/// general, but they are etcd revisions (integers) on every API server built on etcd; when
-/// one does not parse, the watch store's copy wins.
-pub fn newest(
-    from_store: Option<DynamicObject>,
-    from_write: Option<DynamicObject>,
-) -> Option<DynamicObject> {
-    let rv = |o: &DynamicObject| o.resource_version().and_then(|v| v.parse::<u64>().ok());
-    match (from_store, from_write) {
-        (Some(s), Some(w)) => match (rv(&s), rv(&w)) {
-            (Some(a), Some(b)) if b > a => Some(w),
-            _ => Some(s),
-        },
-        (s, _) => s,
-    }
-}
+use crate::sites::Trigger;
 
 fn error_policy(mc: Arc<MultiCasskop>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());

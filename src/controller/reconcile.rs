@@ -1,122 +1,36 @@
 //! Reconcile of one MultiCasskop, as a pipeline:
-//! dereference (read each site from its watch store) → validate and build (pure core) →
-//! apply (write the sites the rollout allows) → update status (one status write, only if changed).
+//! dereference (each site from its watch store, [`dereference`]) → validate and build (the pure
+//! core: [`plan_federation`], ownership, readiness, [`plan_rollout`]) → apply (the sites the
+//! rollout allows, [`apply`]) → leaving sites ([`leaving`]) → update status (one write, only if
+//! changed, [`status`]).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::api::{MultiCasskop, SiteStatus, StatusView};
+use crate::api::{MultiCasskop, SiteState, SiteStatus, StatusView, WriteRecord};
+use crate::controller::Context;
+use crate::controller::apply::{self, SiteWrite};
 use crate::controller::cleanup;
-use crate::controller::error::{Error, SiteError, findings_message};
-use crate::controller::site_io;
+use crate::controller::dereference::{self, SiteView};
+use crate::controller::error::{Error, findings_message};
+use crate::controller::leaving;
+use crate::controller::ledger::SiteKey;
+use crate::controller::ownership::{self, Claim, Ownership};
 use crate::controller::status::{self, EventKind};
-use crate::controller::{Context, newest};
-use crate::core::aggregate::{SiteOutcome, SiteState};
+use crate::core::aggregate::SiteOutcome;
+use crate::core::evidence::{CasskopEvidence, digest};
 use crate::core::federation::{Federation, FederationInput, plan_federation};
-use crate::core::readiness::{SiteReadiness, site_readiness};
+use crate::core::readiness::{Observation, SiteReadiness};
 use crate::core::rollout::{SiteFacts, Step, plan_rollout};
 use crate::core::site_object::SiteCassandraCluster;
-use crate::core::sync::{SyncState, casskop_took_in, seeds_differ, sync_state};
-use crate::sites::{SiteHandle, cassandra_cluster_resource};
-
-/// What one site looks like right now.
-pub(crate) struct Observed {
-    pub handle: Option<Arc<SiteHandle>>,
-    pub reachable: bool,
-    pub error: Option<String>,
-    pub object: Option<DynamicObject>,
-}
-
-/// Reads a site's CassandraCluster `namespace/name` from its watch store (no API call).
-pub(crate) fn observe(ctx: &Context, site: &str, namespace: &str, name: &str) -> Observed {
-    let Some(handle) = ctx.sites.get(site) else {
-        let known = ctx.sites.names().join(", ");
-        return Observed {
-            handle: None,
-            reachable: false,
-            error: Some(format!(
-                "site {site} is not configured (known sites: {known})"
-            )),
-            object: None,
-        };
-    };
-    let health = handle.health();
-    let (reachable, error) = match handle.client() {
-        Err(e) => (false, Some(e.to_string())),
-        Ok(_) if !health.synced => (
-            false,
-            Some(
-                health
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "connecting: the watch has not listed the site yet".into()),
-            ),
-        ),
-        Ok(_) => (health.reachable, health.error.clone()),
-    };
-    let object = handle.store().and_then(|store| {
-        let key = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
-        store.get(&key).map(|o| (*o).clone())
-    });
-    let written = ctx.last_write(site, namespace, name);
-    let version = |o: &DynamicObject| o.resource_version().and_then(|v| v.parse::<u64>().ok());
-    let store_caught_up =
-        matches!((&object, &written), (Some(s), Some(w)) if version(s) >= version(w));
-    if store_caught_up {
-        // The watch has delivered our write (or something newer): the copy is no longer needed.
-        ctx.forget_write(site, namespace, name);
-    }
-    let object = newest(object, written);
-    ctx.metrics
-        .site_reachable
-        .get_or_create(&crate::metrics::SiteLabels { site: site.into() })
-        .set(i64::from(reachable));
-    Observed {
-        handle: Some(handle),
-        reachable,
-        error,
-        object,
-    }
-}
-
-/// Readiness of a site for what we last wrote there (see [`site_readiness`]).
-fn readiness_of(
-    object: &DynamicObject,
-    desired: &SiteCassandraCluster,
-    site: Option<&SiteStatus>,
-) -> SiteReadiness {
-    let awaiting = site.and_then(|s| s.awaiting_resource_version.as_deref());
-    let seed_change = site.is_some_and(|s| s.awaiting_seed_change);
-    let taken_in = !seed_change && casskop_took_in(&object_json(object), desired);
-    site_readiness(
-        &object.resource_version().unwrap_or_default(),
-        &status_view(object),
-        awaiting,
-        taken_in,
-    )
-}
-
-fn status_view(object: &DynamicObject) -> StatusView {
-    object
-        .data
-        .get("status")
-        .cloned()
-        .and_then(|s| serde_json::from_value(s).ok())
-        .unwrap_or_default()
-}
-
-fn object_json(object: &DynamicObject) -> Value {
-    serde_json::to_value(object).unwrap_or(Value::Null)
-}
+use crate::core::sync::{SyncState, sync_state};
 
 /// Reconciles one MultiCasskop.
 pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -136,30 +50,35 @@ pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Actio
     result
 }
 
+/// One site of the ring with everything known about it before acting.
+pub(crate) struct SitePlan<'a> {
+    pub key: SiteKey,
+    pub desired: &'a SiteCassandraCluster,
+    pub previous: Option<SiteStatus>,
+    pub view: SiteView,
+    pub ownership: Ownership,
+    pub awaited: Option<WriteRecord>,
+    pub readiness: Option<SiteReadiness>,
+    pub recheck: Option<Duration>,
+    pub in_sync: bool,
+    pub spec_digest: String,
+    pub refused_spec: Option<String>,
+}
+
+impl SitePlan<'_> {
+    fn held(&self) -> bool {
+        matches!(self.ownership, Ownership::Conflict(_))
+            || self.refused_spec.as_deref() == Some(self.spec_digest.as_str())
+    }
+}
+
 async fn reconcile_ring(
     mc: &MultiCasskop,
     ctx: &Context,
     namespace: &str,
 ) -> Result<Action, Error> {
     let name = mc.name_any();
-    let mut previous: BTreeMap<String, SiteStatus> = mc
-        .status
-        .iter()
-        .flat_map(|s| s.sites.iter())
-        .map(|s| (s.site.clone(), s.clone()))
-        .collect();
-    // What this process wrote last is newer than a status the watch may not have delivered yet.
-    let ring_key = format!("{namespace}/{name}");
-    for site in mc.spec.overrides.keys() {
-        if let Some((rv, seed_change)) = ctx.awaiting(&ring_key, site) {
-            let entry = previous.entry(site.clone()).or_insert_with(|| SiteStatus {
-                site: site.clone(),
-                ..Default::default()
-            });
-            entry.awaiting_resource_version = Some(rv);
-            entry.awaiting_seed_change = seed_change;
-        }
-    }
+    let previous: Vec<SiteStatus> = mc.status.iter().flat_map(|s| s.sites.clone()).collect();
     let known = ctx.sites.names();
     let federation = match plan_federation(FederationInput {
         name: &name,
@@ -171,19 +90,9 @@ async fn reconcile_ring(
         Err(findings) => {
             let message = findings_message(&findings);
             warn!(multicasskop = %name, namespace, %message, "invalid MultiCasskop: nothing written or deleted");
-            let sites: Vec<(SiteStatus, SiteOutcome)> = previous
-                .values()
-                .map(|s| {
-                    (
-                        s.clone(),
-                        SiteOutcome {
-                            site: s.site.clone(),
-                            state: state_from_str(&s.state),
-                            overdue: false,
-                            message: s.message.clone().unwrap_or_default(),
-                        },
-                    )
-                })
+            let sites = previous
+                .iter()
+                .map(|s| (s.clone(), outcome_of(s)))
                 .collect();
             status::write(mc, ctx, namespace, sites, Vec::new(), &findings, false).await?;
             return Ok(Action::await_change());
@@ -193,32 +102,20 @@ async fn reconcile_ring(
         info!(multicasskop = %name, namespace, %warning, "warning");
     }
 
-    // Dereference: every site of the ring, from the watch stores.
-    let observed: Vec<Observed> = federation
-        .sites
+    // Dereference, then judge every site (pure).
+    let mut plans = Vec::new();
+    for desired in &federation.sites {
+        plans.push(plan_site(ctx, mc, namespace, &federation, desired, &previous).await);
+    }
+    let facts: Vec<SiteFacts> = plans
         .iter()
-        .map(|s| observe(ctx, &s.site, &s.namespace, &s.name))
-        .collect();
-    let facts: Vec<SiteFacts> = federation
-        .sites
-        .iter()
-        .zip(&observed)
-        .map(|(desired, obs)| {
-            let sync = sync_state(
-                obs.object.as_ref().map(object_json).as_ref(),
-                desired,
-                &federation.seeds,
-            );
-            let ready = obs.object.as_ref().is_some_and(|o| {
-                readiness_of(o, desired, previous.get(&desired.site)) == SiteReadiness::Ready
-            });
-            SiteFacts {
-                site: desired.site.clone(),
-                paused: federation.paused.contains(&desired.site),
-                reachable: obs.reachable,
-                in_sync: sync == SyncState::InSync,
-                ready,
-            }
+        .map(|p| SiteFacts {
+            site: p.key.site.clone(),
+            paused: federation.paused.contains(&p.key.site),
+            reachable: p.view.reachable,
+            held: p.held(),
+            in_sync: p.in_sync,
+            ready: p.readiness == Some(SiteReadiness::Ready),
         })
         .collect();
     let steps = plan_rollout(federation.strategy, &facts);
@@ -226,31 +123,24 @@ async fn reconcile_ring(
     // Apply what the rollout allows, and describe every site.
     let now = Timestamp::now();
     let mut sites = Vec::new();
-    let mut retry: Option<Duration> = None;
+    let mut retry = None;
     let mut blocker: Option<String> = None;
-    for ((desired, obs), step) in federation.sites.iter().zip(observed).zip(steps) {
-        let prev = previous.get(&desired.site);
-        let (site_status, outcome, delay) = site_step(
-            mc,
-            ctx,
-            &federation,
-            desired,
-            obs,
-            step,
-            prev,
-            blocker.as_deref(),
-            now,
-        )
-        .await;
-        if matches!(step, Step::Apply | Step::Wait | Step::Unreachable) && blocker.is_none() {
-            blocker = Some(desired.site.clone());
+    for (plan, step) in plans.into_iter().zip(steps) {
+        let site = plan.key.site.clone();
+        let (site_status, outcome, delay) =
+            act(ctx, mc, &federation, plan, step, blocker.as_deref(), now).await;
+        if step.holds_sequential_rollout() && blocker.is_none() {
+            blocker = Some(site);
         }
         retry = min_delay(retry, delay);
         sites.push((site_status, outcome));
     }
-    for (site_status, outcome, delay) in
-        cleanup::leavers(mc, ctx, namespace, &federation, &previous).await
-    {
+    let desired: BTreeSet<(String, String, String)> = federation
+        .sites
+        .iter()
+        .map(|s| (s.site.clone(), s.namespace.clone(), s.name.clone()))
+        .collect();
+    for (site_status, outcome, delay) in leaving::leavers(mc, ctx, &desired, &previous).await {
         retry = min_delay(retry, delay);
         sites.push((site_status, outcome));
     }
@@ -273,33 +163,118 @@ async fn reconcile_ring(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn site_step(
-    mc: &MultiCasskop,
+/// Dereferences one site and judges it: ownership, sync, readiness.
+async fn plan_site<'a>(
     ctx: &Context,
+    mc: &MultiCasskop,
+    namespace: &str,
     federation: &Federation,
-    desired: &SiteCassandraCluster,
-    obs: Observed,
+    desired: &'a SiteCassandraCluster,
+    previous: &[SiteStatus],
+) -> SitePlan<'a> {
+    let key = SiteKey::new(namespace, &mc.name_any(), &desired.site);
+    let prev = previous
+        .iter()
+        .find(|s| {
+            s.site == desired.site && s.namespace == desired.namespace && s.name == desired.name
+        })
+        .cloned();
+    let recorded_uid = prev.as_ref().and_then(|p| p.uid.clone());
+    let view = dereference::observe(ctx, &key, &desired.namespace, &desired.name, true).await;
+    let adopt = ownership::may_adopt(&ownership::adopt_sites(mc.annotations()), &desired.site);
+    let claim = Claim {
+        ring_namespace: namespace,
+        ring_name: &mc.name_any(),
+        site: &desired.site,
+        recorded_uid: recorded_uid.as_deref(),
+        adopt,
+    };
+    let owner = ownership::ownership(&claim, view.object.as_ref());
+    let spec_digest = spec_digest(desired, &federation.seeds);
+    let ours = if owner == Ownership::Ours {
+        view.object.as_ref()
+    } else {
+        None
+    };
+    let json = ours.map(|o| serde_json::to_value(o).unwrap_or_default());
+    let in_sync = json
+        .as_ref()
+        .is_some_and(|j| sync_state(Some(j), desired, &federation.seeds) == SyncState::InSync);
+    let awaited = ctx
+        .ledger
+        .awaited(&key, prev.as_ref().and_then(|p| p.last_write.as_ref()));
+    let (readiness, recheck) = match (ours, &json) {
+        (Some(object), Some(j)) => {
+            let evidence = CasskopEvidence::from_object(j);
+            let status = status_view(object);
+            let obs = Observation {
+                generation: object.metadata.generation.unwrap_or_default(),
+                evidence: &evidence,
+                status: &status,
+                holds_our_spec: in_sync,
+            };
+            let (r, recheck) = ctx.ledger.judge(&key, awaited.as_ref(), &obs);
+            (Some(r), recheck)
+        }
+        _ => (None, None),
+    };
+    let mut refused_spec = prev
+        .as_ref()
+        .and_then(|p| p.refused_spec.clone())
+        .filter(|r| *r == spec_digest);
+    if readiness == Some(SiteReadiness::Refused) {
+        refused_spec = awaited.as_ref().map(|a| a.spec_digest.clone());
+    }
+    SitePlan {
+        key,
+        desired,
+        previous: prev,
+        view,
+        ownership: owner,
+        awaited,
+        readiness,
+        recheck,
+        in_sync,
+        spec_digest,
+        refused_spec,
+    }
+}
+
+/// Digest of what we write at a site (its object and the ring's seed list).
+fn spec_digest(desired: &SiteCassandraCluster, seeds: &[String]) -> String {
+    digest(&format!("{}|{}", desired.object, seeds.join(",")))
+}
+
+/// Acts on one site per its rollout step and describes it.
+async fn act(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    federation: &Federation,
+    plan: SitePlan<'_>,
     step: Step,
-    prev: Option<&SiteStatus>,
     blocker: Option<&str>,
     now: Timestamp,
 ) -> (SiteStatus, SiteOutcome, Option<Duration>) {
-    let site = desired.site.as_str();
-    let mc_key = format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());
-    let failure_key = format!("{mc_key}@{site}");
+    let site = plan.key.site.clone();
     let mut status = SiteStatus {
-        site: site.into(),
-        namespace: desired.namespace.clone(),
-        name: desired.name.clone(),
-        reachable: obs.reachable,
-        awaiting_resource_version: prev.and_then(|p| p.awaiting_resource_version.clone()),
-        awaiting_seed_change: prev.is_some_and(|p| p.awaiting_seed_change),
-        progressing_since: prev.and_then(|p| p.progressing_since.clone()),
+        site: site.clone(),
+        namespace: plan.desired.namespace.clone(),
+        name: plan.desired.name.clone(),
+        reachable: plan.view.reachable,
+        uid: plan.previous.as_ref().and_then(|p| p.uid.clone()),
+        last_write: plan.awaited.clone(),
+        refused_spec: plan.refused_spec.clone(),
+        progressing_since: plan
+            .previous
+            .as_ref()
+            .and_then(|p| p.progressing_since.clone()),
         ..Default::default()
     };
-    let mut object = obs.object.clone();
-    let mut delay = None;
+    if plan.ownership == Ownership::Ours {
+        status.uid = plan.view.object.as_ref().and_then(ResourceExt::uid);
+    }
+    let mut object = plan.view.object.clone();
+    let mut delay = plan.recheck;
     let (state, message) = match step {
         Step::Paused => (
             SiteState::Paused,
@@ -307,7 +282,10 @@ async fn site_step(
         ),
         Step::Unreachable => (
             SiteState::Unreachable,
-            obs.error.clone().unwrap_or_else(|| "no answer".into()),
+            plan.view
+                .error
+                .clone()
+                .unwrap_or_else(|| "no answer".into()),
         ),
         Step::Queued => (
             SiteState::Queued,
@@ -316,112 +294,56 @@ async fn site_step(
                 blocker.unwrap_or("?")
             ),
         ),
+        Step::Held => held(ctx, mc, &plan).await,
         Step::Done => {
-            status.awaiting_resource_version = None;
-            status.awaiting_seed_change = false;
-            ctx.set_awaiting(&mc_key, site, None);
+            status.last_write = None;
             status.progressing_since = None;
-            ctx.site_failures.succeed(&failure_key);
+            ctx.ledger.forget(&plan.key);
+            ctx.site_failures.succeed(&plan.key.to_string());
             (SiteState::Ready, "ready".to_string())
         }
-        Step::Wait => {
-            let readiness = object.as_ref().map_or(SiteReadiness::AwaitingCassKop, |o| {
-                readiness_of(o, desired, Some(&status))
-            });
-            let state = if matches!(readiness, SiteReadiness::Failed { .. }) {
-                SiteState::Failed
-            } else {
-                SiteState::Progressing
-            };
-            (state, readiness.describe(site))
-        }
+        Step::Wait => waiting(plan.readiness.as_ref(), &site),
         Step::Apply => {
-            let handle = obs.handle.clone();
-            let before = object.as_ref().and_then(|o| o.resource_version());
-            let existed = object.is_some();
-            let result = match &handle {
-                Some(h) => site_io::write_site(h, desired, &federation.seeds).await,
-                None => Err(SiteError::Unreachable {
-                    site: site.into(),
-                    message: "not configured".into(),
-                }),
+            let Some(handle) = plan.view.handle.clone() else {
+                return describe(
+                    status,
+                    SiteState::Unreachable,
+                    "not configured".into(),
+                    None,
+                    federation,
+                    now,
+                );
             };
-            ctx.metrics_write(site, result.is_ok());
-            match result {
-                Ok(stored) => {
-                    ctx.site_failures.succeed(&failure_key);
-                    let after = stored.resource_version();
-                    if after != before {
-                        status.awaiting_resource_version = after;
-                        status.awaiting_seed_change = seeds_differ(
-                            object.as_ref().map(object_json).as_ref(),
-                            &federation.seeds,
-                        );
-                        let (reason, note) = if existed {
-                            (
-                                "Updated",
-                                format!(
-                                    "updated CassandraCluster {}/{} at site {site}",
-                                    desired.namespace, desired.name
-                                ),
-                            )
-                        } else {
-                            (
-                                "Created",
-                                format!(
-                                    "created CassandraCluster {}/{} at site {site}",
-                                    desired.namespace, desired.name
-                                ),
-                            )
-                        };
-                        info!(multicasskop = %mc.name_any(), site, object = %format!("{}/{}", desired.namespace, desired.name), reason, "wrote site");
-                        status::event(ctx, mc, EventKind::Normal, reason, note).await;
-                    }
-                    ctx.remember_write(site, stored.clone());
-                    object = Some(stored);
-                    (
-                        SiteState::Progressing,
-                        format!(
-                            "wrote the spec and seed list; {}",
-                            SiteReadiness::AwaitingCassKop.describe(site)
-                        ),
-                    )
-                }
-                Err(error) => {
-                    let d = ctx.site_failures.fail(&failure_key);
-                    delay = Some(d);
-                    warn!(multicasskop = %mc.name_any(), site, %error, retry_in = ?d, "write failed");
-                    let state = match &error {
-                        SiteError::Unreachable { .. } => SiteState::Unreachable,
-                        SiteError::Rejected { .. } => SiteState::Invalid,
-                        SiteError::Api { .. } => SiteState::Failed,
-                    };
-                    status.reachable = !matches!(error, SiteError::Unreachable { .. });
-                    if prev.and_then(|p| p.message.as_deref()) != Some(error.to_string().as_str()) {
-                        status::event(
-                            ctx,
-                            mc,
-                            EventKind::Warning,
-                            if state == SiteState::Invalid {
-                                "Rejected"
-                            } else {
-                                "WriteFailed"
-                            },
-                            error.to_string(),
-                        )
-                        .await;
-                    }
-                    (state, error.to_string())
-                }
+            let applied = apply::apply_site(
+                ctx,
+                mc,
+                &SiteWrite {
+                    key: &plan.key,
+                    handle: &handle,
+                    before: plan.view.object.as_ref(),
+                    desired: plan.desired,
+                    seeds: &federation.seeds,
+                    spec_digest: &plan.spec_digest,
+                    previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
+                },
+            )
+            .await;
+            if let Some(stored) = &applied.object {
+                status.uid = stored.uid();
+                status.last_write = ctx.ledger.awaited(&plan.key, None).or(status.last_write);
+                object = Some(stored.clone());
             }
+            status.reachable = !applied.unreachable;
+            delay = min_delay(delay, applied.retry);
+            (applied.state, applied.message)
         }
     };
-    if matches!(state, SiteState::Progressing | SiteState::Failed)
-        && status.progressing_since.is_none()
+    if state == SiteState::Ready
+        && plan
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.state != SiteState::Ready)
     {
-        status.progressing_since = Some(now.to_string());
-    }
-    if state == SiteState::Ready && prev.is_some_and(|p| p.state != "Ready") {
         status::event(
             ctx,
             mc,
@@ -431,12 +353,70 @@ async fn site_step(
         )
         .await;
     }
-    if let Some(o) = &object {
-        let s = status_view(o);
-        status.phase = s.phase;
-        status.last_cluster_action = s.last_cluster_action;
-        status.last_cluster_action_status = s.last_cluster_action_status;
-        status.seedlist = s.seedlist.unwrap_or_default();
+    if let Some(o) = object
+        .as_ref()
+        .filter(|_| plan.ownership != Ownership::Absent || step == Step::Apply)
+    {
+        fill_casskop_view(&mut status, o);
+    }
+    describe(status, state, message, delay, federation, now)
+}
+
+/// A site the rollout must not write: someone else's object, or a spec CassKop refused.
+async fn held(ctx: &Context, mc: &MultiCasskop, plan: &SitePlan<'_>) -> (SiteState, String) {
+    let (state, message, reason) = match &plan.ownership {
+        Ownership::Conflict(message) => (SiteState::Conflict, message.clone(), "Conflict"),
+        _ => (
+            SiteState::Blocked,
+            SiteReadiness::Refused.describe(&plan.key.site),
+            "Refused",
+        ),
+    };
+    if plan.previous.as_ref().and_then(|p| p.message.as_deref()) != Some(message.as_str()) {
+        warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
+        status::event(ctx, mc, EventKind::Warning, reason, message.clone()).await;
+    }
+    (state, message)
+}
+
+/// The state of a site that holds our spec while CassKop works on it.
+fn waiting(readiness: Option<&SiteReadiness>, site: &str) -> (SiteState, String) {
+    match readiness {
+        None => (
+            SiteState::Progressing,
+            format!("waiting for the CassandraCluster at site {site} to appear"),
+        ),
+        Some(r @ SiteReadiness::Failed { .. }) => (SiteState::Failed, r.describe(site)),
+        Some(r @ (SiteReadiness::Blocked { .. } | SiteReadiness::Refused)) => {
+            (SiteState::Blocked, r.describe(site))
+        }
+        Some(r) => (SiteState::Progressing, r.describe(site)),
+    }
+}
+
+fn fill_casskop_view(status: &mut SiteStatus, object: &DynamicObject) {
+    let s = status_view(object);
+    status.phase = s.phase;
+    status.last_cluster_action = s.last_cluster_action;
+    status.last_cluster_action_status = s.last_cluster_action_status;
+    status.seedlist = s.seedlist.unwrap_or_default();
+}
+
+/// Completes a site's status with its state, message and progress deadline.
+fn describe(
+    mut status: SiteStatus,
+    state: SiteState,
+    message: String,
+    delay: Option<Duration>,
+    federation: &Federation,
+    now: Timestamp,
+) -> (SiteStatus, SiteOutcome, Option<Duration>) {
+    if matches!(
+        state,
+        SiteState::Progressing | SiteState::Failed | SiteState::Blocked
+    ) && status.progressing_since.is_none()
+    {
+        status.progressing_since = Some(now.to_string());
     }
     let overdue = status
         .progressing_since
@@ -446,22 +426,38 @@ async fn site_step(
             now.duration_since(since).as_secs()
                 >= i64::try_from(federation.progress_deadline.as_secs()).unwrap_or(i64::MAX)
         });
-    status.state = state.as_str().into();
+    status.state = state;
     status.message = Some(message.clone());
-    (
-        status,
-        SiteOutcome {
-            site: site.into(),
-            state,
-            overdue,
-            message,
-        },
-        delay,
-    )
+    let outcome = SiteOutcome {
+        site: status.site.clone(),
+        state,
+        overdue,
+        message,
+    };
+    (status, outcome, delay)
+}
+
+/// The outcome a status entry describes (used when the spec is invalid and nothing is done).
+pub(crate) fn outcome_of(status: &SiteStatus) -> SiteOutcome {
+    SiteOutcome {
+        site: status.site.clone(),
+        state: status.state,
+        overdue: false,
+        message: status.message.clone().unwrap_or_default(),
+    }
+}
+
+pub(crate) fn status_view(object: &DynamicObject) -> StatusView {
+    object
+        .data
+        .get("status")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .unwrap_or_default()
 }
 
 /// How long until the first progressing site passes its deadline (to report Degraded on time).
-fn deadline_delay(
+pub(crate) fn deadline_delay(
     sites: &[(SiteStatus, SiteOutcome)],
     deadline: Duration,
     now: Timestamp,
@@ -479,25 +475,88 @@ fn deadline_delay(
         .min()
 }
 
-fn min_delay(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+pub(crate) fn min_delay(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
-/// Parses a state word written earlier.
-pub(crate) fn state_from_str(s: &str) -> SiteState {
-    match s {
-        "Ready" => SiteState::Ready,
-        "Paused" => SiteState::Paused,
-        "Unreachable" => SiteState::Unreachable,
-        "Invalid" => SiteState::Invalid,
-        "Failed" => SiteState::Failed,
-        "Orphaned" => SiteState::Orphaned,
-        "Decommissioning" => SiteState::Decommissioning,
-        "Deleting" => SiteState::Deleting,
-        "Queued" => SiteState::Queued,
-        _ => SiteState::Progressing,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(state: SiteState, since: Option<&str>) -> (SiteStatus, SiteOutcome) {
+        let status = SiteStatus {
+            site: "a".into(),
+            state,
+            progressing_since: since.map(str::to_string),
+            ..Default::default()
+        };
+        let outcome = outcome_of(&status);
+        (status, outcome)
+    }
+
+    #[test]
+    fn deadline_delay_counts_from_the_oldest_progressing_site() {
+        let now: Timestamp = "2026-11-22T04:00:00Z".parse().expect("time");
+        let deadline = Duration::from_secs(600);
+        let cases = [
+            (
+                "nothing progressing",
+                vec![site(SiteState::Ready, None)],
+                None,
+            ),
+            (
+                "started 100 s ago",
+                vec![site(SiteState::Progressing, Some("2026-11-22T03:58:20Z"))],
+                Some(Duration::from_secs(501)),
+            ),
+            (
+                "the earliest wins",
+                vec![
+                    site(SiteState::Progressing, Some("2026-11-22T03:58:20Z")),
+                    site(SiteState::Progressing, Some("2026-11-22T03:51:40Z")),
+                ],
+                Some(Duration::from_secs(101)),
+            ),
+            (
+                "past the deadline: at least a second",
+                vec![site(SiteState::Progressing, Some("2026-11-22T03:00:00Z"))],
+                Some(Duration::from_secs(1)),
+            ),
+        ];
+        for (name, sites, want) in cases {
+            assert_eq!(deadline_delay(&sites, deadline, now), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn waiting_states() {
+        let cases = [
+            (None, SiteState::Progressing),
+            (Some(SiteReadiness::Settling), SiteState::Progressing),
+            (
+                Some(SiteReadiness::Blocked {
+                    action: "UpdateDockerImage".into(),
+                }),
+                SiteState::Blocked,
+            ),
+            (Some(SiteReadiness::Refused), SiteState::Blocked),
+            (
+                Some(SiteReadiness::Failed {
+                    action: "ScaleUp".into(),
+                }),
+                SiteState::Failed,
+            ),
+        ];
+        for (readiness, want) in cases {
+            assert_eq!(waiting(readiness.as_ref(), "a").0, want, "{readiness:?}");
+        }
+        assert_eq!(
+            min_delay(Some(Duration::from_secs(2)), Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(min_delay(None, None), None);
     }
 }

@@ -1,5 +1,10 @@
-//! Writes at sites: server-side apply of a site's CassandraCluster and its seed list, scaling a
-//! leaving site to zero, deleting, and releasing objects we stop managing.
+//! Requests to sites: server-side apply of a site's CassandraCluster and its seed list, a
+//! look-up before creating, scaling a leaving site to zero, deleting, and releasing objects we
+//! stop managing. Every request has a short deadline, so a hung site never freezes a reconcile
+//! or leaves the ring's status stale: it is reported `Unreachable` instead.
+
+use std::future::Future;
+use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -24,6 +29,55 @@ fn api(site: &SiteHandle, namespace: &str) -> Result<Api<DynamicObject>, SiteErr
     ))
 }
 
+/// How long one request to a site may take. A healthy API server answers a write in
+/// milliseconds; ten seconds covers a loaded one and still reports a hung site quickly.
+pub const SITE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one request to `site` with [`SITE_REQUEST_TIMEOUT`].
+async fn deadline<T>(
+    site: &SiteHandle,
+    request: impl Future<Output = Result<T, SiteError>>,
+) -> Result<T, SiteError> {
+    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, request).await {
+        Ok(result) => result,
+        Err(_) => Err(SiteError::Unreachable {
+            site: site.name.clone(),
+            message: format!(
+                "no answer within {} s (is its API server hung?)",
+                SITE_REQUEST_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+/// What a write stored at a site.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The object as stored after our last request.
+    pub object: DynamicObject,
+    /// `metadata.generation` after the main apply.
+    pub generation: i64,
+    /// The seed list was written through `/status`.
+    pub status_written: bool,
+}
+
+/// Reads `namespace/name` at a site (`None` if it does not exist).
+pub async fn get(
+    site: &SiteHandle,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<DynamicObject>, SiteError> {
+    let result = deadline(site, async {
+        let api = api(site, namespace)?;
+        api.get_opt(name)
+            .await
+            .map_err(|e| SiteError::from_kube(&site.name, "read", namespace, name, e))
+    })
+    .await;
+    note(site, &result);
+    result
+}
+
 fn note<T>(site: &SiteHandle, result: &Result<T, SiteError>) {
     match result {
         Err(SiteError::Unreachable { message, .. }) => site.mark_unreachable(message.clone()),
@@ -31,15 +85,15 @@ fn note<T>(site: &SiteHandle, result: &Result<T, SiteError>) {
     }
 }
 
-/// Server-side applies `desired` with `seeds` at its site and returns the stored object.
+/// Server-side applies `desired` with `seeds` at its site and returns what was stored.
 /// Without a status subresource the seed list goes in the same apply; with one, it is applied
 /// to `/status` afterwards (only if it differs).
 pub async fn write_site(
     site: &SiteHandle,
     desired: &SiteCassandraCluster,
     seeds: &[String],
-) -> Result<DynamicObject, SiteError> {
-    let result = write_site_inner(site, desired, seeds).await;
+) -> Result<Written, SiteError> {
+    let result = deadline(site, write_site_inner(site, desired, seeds)).await;
     note(site, &result);
     result
 }
@@ -48,7 +102,7 @@ async fn write_site_inner(
     site: &SiteHandle,
     desired: &SiteCassandraCluster,
     seeds: &[String],
-) -> Result<DynamicObject, SiteError> {
+) -> Result<Written, SiteError> {
     let (ns, name) = (desired.namespace.as_str(), desired.name.as_str());
     let err = |action, e| SiteError::from_kube(&site.name, action, ns, name, e);
     let subresource = site
@@ -65,13 +119,24 @@ async fn write_site_inner(
         .patch(name, &params, &Patch::Apply(&body))
         .await
         .map_err(|e| err("apply", e))?;
+    let generation = stored.metadata.generation.unwrap_or_default();
     if !subresource || stored_seeds(&stored) == seeds {
-        return Ok(stored);
+        return Ok(Written {
+            object: stored,
+            generation,
+            status_written: false,
+        });
     }
     let status = json!({ "apiVersion": desired.object["apiVersion"], "kind": desired.object["kind"], "status": { "seedlist": seeds } });
-    api.patch_status(name, &params, &Patch::Apply(&status))
+    let stored = api
+        .patch_status(name, &params, &Patch::Apply(&status))
         .await
-        .map_err(|e| err("apply status of", e))
+        .map_err(|e| err("apply status of", e))?;
+    Ok(Written {
+        object: stored,
+        generation,
+        status_written: true,
+    })
 }
 
 fn stored_seeds(object: &DynamicObject) -> Vec<String> {
@@ -119,20 +184,23 @@ pub async fn scale_to_zero(
         dc["nodesPerRacks"] = json!(0);
     }
     let patch = json!({ "spec": { "topology": { "dc": dcs } } });
-    let result = match api(site, &ns) {
-        Ok(api) => api
-            .patch(
-                &name,
-                &PatchParams {
-                    field_manager: Some(RELEASE_FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(|e| SiteError::from_kube(&site.name, "scale to zero", &ns, &name, e)),
-        Err(e) => Err(e),
-    };
+    let result = deadline(site, async {
+        match api(site, &ns) {
+            Ok(api) => api
+                .patch(
+                    &name,
+                    &PatchParams {
+                        field_manager: Some(RELEASE_FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(|e| SiteError::from_kube(&site.name, "scale to zero", &ns, &name, e)),
+            Err(e) => Err(e),
+        }
+    })
+    .await;
     note(site, &result);
     result
 }
@@ -141,16 +209,19 @@ pub async fn scale_to_zero(
 /// Background propagation: the object has no dependents of ours, and foreground deletion would
 /// wait on a garbage collector some clusters do not run.
 pub async fn delete(site: &SiteHandle, namespace: &str, name: &str) -> Result<(), SiteError> {
-    let result = match api(site, namespace) {
-        Ok(api) => match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(SiteError::from_kube(
-                &site.name, "delete", namespace, name, e,
-            )),
-        },
-        Err(e) => Err(e),
-    };
+    let result = deadline(site, async {
+        match api(site, namespace) {
+            Ok(api) => match api.delete(name, &DeleteParams::background()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(SiteError::from_kube(
+                    &site.name, "delete", namespace, name, e,
+                )),
+            },
+            Err(e) => Err(e),
+        }
+    })
+    .await;
     note(site, &result);
     result
 }
@@ -159,26 +230,29 @@ pub async fn delete(site: &SiteHandle, namespace: &str, name: &str) -> Result<()
 /// ours finds it again; the cluster itself is untouched.
 pub async fn release(site: &SiteHandle, namespace: &str, name: &str) -> Result<(), SiteError> {
     let patch = json!({ "metadata": { "labels": { (OWNER_NAME_LABEL): null, (OWNER_NAMESPACE_LABEL): null, (SITE_LABEL): null } } });
-    let result = match api(site, namespace) {
-        Ok(api) => match api
-            .patch(
-                name,
-                &PatchParams {
-                    field_manager: Some(RELEASE_FIELD_MANAGER.into()),
-                    ..Default::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(SiteError::from_kube(
-                &site.name, "release", namespace, name, e,
-            )),
-        },
-        Err(e) => Err(e),
-    };
+    let result = deadline(site, async {
+        match api(site, namespace) {
+            Ok(api) => match api
+                .patch(
+                    name,
+                    &PatchParams {
+                        field_manager: Some(RELEASE_FIELD_MANAGER.into()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(SiteError::from_kube(
+                    &site.name, "release", namespace, name, e,
+                )),
+            },
+            Err(e) => Err(e),
+        }
+    })
+    .await;
     note(site, &result);
     result
 }

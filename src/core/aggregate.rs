@@ -5,48 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::core::validate::Finding;
 
-/// State of one site, as shown in `status.sites[].state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SiteState {
-    /// Waits for an earlier site.
-    Queued,
-    /// Being created or changed.
-    Progressing,
-    /// Holds our spec and is ready.
-    Ready,
-    /// Skipped on request.
-    Paused,
-    /// Its API server does not answer.
-    Unreachable,
-    /// Its API server refused our object.
-    Invalid,
-    /// CassKop reports an error.
-    Failed,
-    /// Left `spec.override`; its CassandraCluster is left running, unmanaged.
-    Orphaned,
-    /// Left `spec.override`; its DCs are being scaled to zero before deletion.
-    Decommissioning,
-    /// Its CassandraCluster is being deleted.
-    Deleting,
-}
-
-impl SiteState {
-    /// The word written in status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SiteState::Queued => "Queued",
-            SiteState::Progressing => "Progressing",
-            SiteState::Ready => "Ready",
-            SiteState::Paused => "Paused",
-            SiteState::Unreachable => "Unreachable",
-            SiteState::Invalid => "Invalid",
-            SiteState::Failed => "Failed",
-            SiteState::Orphaned => "Orphaned",
-            SiteState::Decommissioning => "Decommissioning",
-            SiteState::Deleting => "Deleting",
-        }
-    }
-}
+pub use crate::api::SiteState;
 
 /// One site's state, whether it is past its progress deadline, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +70,11 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
     let broken = list(&|o| {
         matches!(
             o.state,
-            SiteState::Unreachable | SiteState::Invalid | SiteState::Failed
+            SiteState::Unreachable
+                | SiteState::Invalid
+                | SiteState::Failed
+                | SiteState::Blocked
+                | SiteState::Conflict
         )
     });
     let overdue = list(&|o| o.overdue);
@@ -120,6 +83,7 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
             o.state,
             SiteState::Queued
                 | SiteState::Progressing
+                | SiteState::Unknown
                 | SiteState::Decommissioning
                 | SiteState::Deleting
         )
@@ -148,7 +112,11 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
             .filter(|o| {
                 matches!(
                     o.state,
-                    SiteState::Unreachable | SiteState::Invalid | SiteState::Failed
+                    SiteState::Unreachable
+                        | SiteState::Invalid
+                        | SiteState::Failed
+                        | SiteState::Blocked
+                        | SiteState::Conflict
                 )
             })
             .map(|o| format!("{} {}: {}", o.site, o.state.as_str(), o.message))

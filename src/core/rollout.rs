@@ -13,6 +13,8 @@ pub struct SiteFacts {
     pub paused: bool,
     /// Its API server answers.
     pub reachable: bool,
+    /// Must not be written: the object there is not ours, or CassKop refused this spec.
+    pub held: bool,
     /// It already holds our spec and seeds (no write needed).
     pub in_sync: bool,
     /// CassKop took in our last write and finished.
@@ -34,6 +36,18 @@ pub enum Step {
     Paused,
     /// Cannot be reached; a sequential rollout waits here.
     Unreachable,
+    /// Must not be written (a conflict or a refusal); a sequential rollout waits here.
+    Held,
+}
+
+impl Step {
+    /// Whether a sequential rollout stops at this site.
+    pub fn holds_sequential_rollout(self) -> bool {
+        matches!(
+            self,
+            Step::Unreachable | Step::Apply | Step::Wait | Step::Held
+        )
+    }
 }
 
 /// Decides the step of every site; `facts` are in rollout order.
@@ -46,6 +60,8 @@ pub fn plan_rollout(strategy: RolloutStrategy, facts: &[SiteFacts]) -> Vec<Step>
                 Step::Paused
             } else if !f.reachable {
                 Step::Unreachable
+            } else if f.held {
+                Step::Held
             } else if f.in_sync && f.ready {
                 Step::Done
             } else if blocked {
@@ -55,9 +71,7 @@ pub fn plan_rollout(strategy: RolloutStrategy, facts: &[SiteFacts]) -> Vec<Step>
             } else {
                 Step::Wait
             };
-            if strategy == RolloutStrategy::Sequential
-                && matches!(step, Step::Unreachable | Step::Apply | Step::Wait)
-            {
+            if strategy == RolloutStrategy::Sequential && step.holds_sequential_rollout() {
                 blocked = true;
             }
             step
@@ -70,7 +84,8 @@ mod tests {
     use super::*;
     use RolloutStrategy::{Parallel, Sequential};
 
-    /// Site facts from a compact code: p = paused, u = unreachable, s = in sync, r = ready.
+    /// Site facts from a compact code: p = paused, u = unreachable, h = held, s = in sync,
+    /// r = ready.
     fn facts(codes: &[&str]) -> Vec<SiteFacts> {
         codes
             .iter()
@@ -79,6 +94,7 @@ mod tests {
                 site: format!("s{i}"),
                 paused: c.contains('p'),
                 reachable: !c.contains('u'),
+                held: c.contains('h'),
                 in_sync: c.contains('s'),
                 ready: c.contains('r'),
             })
@@ -154,6 +170,18 @@ mod tests {
                 Parallel,
                 &["", "s", "sr", "u", "p"],
                 &[Apply, Wait, Done, Unreachable, Paused],
+            ),
+            (
+                "a conflict or refusal holds the rollout and is never written",
+                Sequential,
+                &["sr", "h", ""],
+                &[Done, Held, Queued],
+            ),
+            (
+                "held beats drift",
+                Parallel,
+                &["h", "hsr", ""],
+                &[Held, Held, Apply],
             ),
             ("no sites", Sequential, &[], &[]),
         ];

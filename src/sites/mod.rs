@@ -3,11 +3,14 @@
 //! controller runs (Secret-held kubeconfigs), and one broken site never affects the others.
 
 pub mod connect;
+pub mod health;
+mod probe;
 pub mod registry;
 pub mod secrets;
 pub mod watch;
 
-pub use registry::{SiteHandle, SiteRegistry, Trigger};
+pub use health::Trigger;
+pub use registry::{SiteHandle, SiteRegistry};
 
 use kube::core::{ApiResource, GroupVersionKind};
 

@@ -7,32 +7,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::Client;
 use kube::api::DynamicObject;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use tokio::task::JoinHandle;
 
-use crate::api::MultiCasskop;
 use crate::metrics::Metrics;
-use crate::sites::{cassandra_cluster_resource, watch};
-
-/// What makes the controller look at MultiCasskops again.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Trigger {
-    /// One MultiCasskop (a CassandraCluster it owns changed at a site).
-    One(ObjectRef<MultiCasskop>),
-    /// All of them (a site was added, removed, went down or came back).
-    All,
-}
-
-/// What we know of a site's API server.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Health {
-    /// The last request or watch event succeeded.
-    pub reachable: bool,
-    /// The watch of our CassandraClusters has listed them at least once.
-    pub synced: bool,
-    /// The last error, in words.
-    pub error: Option<String>,
-}
+use crate::sites::health::{Health, Trigger, set_request};
+use crate::sites::{cassandra_cluster_resource, probe, watch};
 
 /// One site.
 pub struct SiteHandle {
@@ -45,12 +25,16 @@ pub struct SiteHandle {
     health: Arc<Mutex<Health>>,
     status_subresource: Mutex<Option<bool>>,
     watch_task: Option<JoinHandle<()>>,
+    probe_task: Option<JoinHandle<()>>,
     triggers: UnboundedSender<Trigger>,
 }
 
 impl Drop for SiteHandle {
     fn drop(&mut self) {
         if let Some(task) = &self.watch_task {
+            task.abort();
+        }
+        if let Some(task) = &self.probe_task {
             task.abort();
         }
     }
@@ -74,12 +58,12 @@ impl SiteHandle {
 
     /// Records a successful request.
     pub fn mark_reachable(&self) {
-        set_health(&self.health, &self.triggers, true, None);
+        set_request(&self.health, &self.triggers, true, None);
     }
 
     /// Records a failed request (the site did not answer).
     pub fn mark_unreachable(&self, error: String) {
-        set_health(&self.health, &self.triggers, false, Some(error));
+        set_request(&self.health, &self.triggers, false, Some(error));
     }
 
     /// Whether the site's CassandraCluster CRD has a status subresource (cscetbon's CassKop
@@ -101,26 +85,6 @@ impl SiteHandle {
             *guard = Some(has);
         }
         Ok(has)
-    }
-}
-
-pub(crate) fn set_health(
-    health: &Mutex<Health>,
-    triggers: &UnboundedSender<Trigger>,
-    reachable: bool,
-    error: Option<String>,
-) {
-    let changed = match health.lock() {
-        Ok(mut h) => {
-            let changed = h.reachable != reachable;
-            h.reachable = reachable;
-            h.error = error;
-            changed
-        }
-        Err(_) => false,
-    };
-    if changed {
-        let _ = triggers.unbounded_send(Trigger::All);
     }
 }
 
@@ -163,8 +127,9 @@ impl SiteRegistry {
             reachable: client.is_ok(),
             synced: false,
             error: client.as_ref().err().cloned(),
+            watch_failing: false,
         }));
-        let (store, watch_task) = match &client {
+        let (store, watch_task, probe_task) = match &client {
             Ok(client) => {
                 let (store, task) = watch::spawn(
                     name,
@@ -174,9 +139,11 @@ impl SiteRegistry {
                     health.clone(),
                     self.triggers.clone(),
                 );
-                (Some(store), Some(task))
+                let probe =
+                    probe::spawn(name, client.clone(), health.clone(), self.triggers.clone());
+                (Some(store), Some(task), Some(probe))
             }
-            Err(_) => (None, None),
+            Err(_) => (None, None, None),
         };
         let handle = Arc::new(SiteHandle {
             name: name.to_string(),
@@ -186,6 +153,7 @@ impl SiteRegistry {
             health,
             status_subresource: Mutex::new(None),
             watch_task,
+            probe_task,
             triggers: self.triggers.clone(),
         });
         if let Ok(mut sites) = self.sites.write() {

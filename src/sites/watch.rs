@@ -3,6 +3,7 @@
 //! its own backoff, so a site that is down only delays itself.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
@@ -14,8 +15,9 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::api::MultiCasskop;
-use crate::labels::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use crate::sites::registry::{Health, Trigger, set_health};
+use crate::core::evidence::{CasskopEvidence, EVIDENCE_CACHE_ANNOTATION};
+use crate::labels::{CASSKOP_LAST_APPLIED_ANNOTATION, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use crate::sites::health::{Health, Trigger, set_watch};
 
 /// The MultiCasskop that owns a CassandraCluster, from its labels.
 pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
@@ -28,10 +30,19 @@ pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
 /// Status fields of CassKop's that the controller never reads: per-rack and per-pod detail.
 pub const UNREAD_STATUS_FIELDS: [&str; 2] = ["cassandraRackStatus", "cassandraNodeStatus"];
 
-/// Drops from a cached CassandraCluster what the controller never reads (managedFields, per-rack
-/// and per-pod status): they are most of its size on a large ring.
+/// Drops from a cached CassandraCluster what the controller never reads (managedFields,
+/// CassKop's last-applied annotation, per-rack and per-pod status): they are most of its size
+/// on a large ring. What readiness needs from the first two is kept, condensed, as
+/// [`CasskopEvidence`] under a cache-only annotation.
 pub fn slim(object: &mut DynamicObject) {
+    let evidence =
+        CasskopEvidence::from_object(&serde_json::to_value(&*object).unwrap_or_default());
     object.managed_fields_mut().clear();
+    let annotations = object.annotations_mut();
+    annotations.remove(CASSKOP_LAST_APPLIED_ANNOTATION);
+    if let Ok(text) = serde_json::to_string(&evidence) {
+        annotations.insert(EVIDENCE_CACHE_ANNOTATION.into(), text);
+    }
     if let Some(status) = object
         .data
         .get_mut("status")
@@ -40,6 +51,39 @@ pub fn slim(object: &mut DynamicObject) {
         for field in UNREAD_STATUS_FIELDS {
             status.remove(field);
         }
+    }
+}
+
+/// Watch retry delays: 200 ms doubling up to 3 s, so a site that comes back is watched again
+/// within seconds (kube's default backoff grows to 30 s, too slow to resume a rollout).
+#[derive(Debug, Clone, Copy)]
+pub struct QuickBackoff {
+    next: Duration,
+}
+
+impl QuickBackoff {
+    const MIN: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(3);
+}
+
+impl Default for QuickBackoff {
+    fn default() -> Self {
+        Self { next: Self::MIN }
+    }
+}
+
+impl Iterator for QuickBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(Self::MAX);
+        Some(current)
+    }
+}
+
+impl kube::runtime::utils::Backoff for QuickBackoff {
+    fn reset(&mut self) {
+        self.next = Self::MIN;
     }
 }
 
@@ -63,7 +107,7 @@ pub fn spawn(
     let site = site.to_string();
     let task = tokio::spawn(async move {
         let stream = watcher(api, config)
-            .default_backoff()
+            .backoff(QuickBackoff::default())
             .modify(slim)
             .reflect(writer);
         futures::pin_mut!(stream);
@@ -74,23 +118,23 @@ pub fn spawn(
                     | watcher::Event::Delete(obj)
                     | watcher::Event::InitApply(obj),
                 ) => {
-                    set_health(&health, &triggers, true, None);
+                    set_watch(&health, &triggers, true, None);
                     if let Some(owner) = owner_of(&obj) {
                         debug!(site, object = %obj.name_any(), owner = %owner, "CassandraCluster changed");
                         let _ = triggers.unbounded_send(Trigger::One(owner));
                     }
                 }
-                Ok(watcher::Event::Init) => set_health(&health, &triggers, true, None),
+                Ok(watcher::Event::Init) => set_watch(&health, &triggers, true, None),
                 Ok(watcher::Event::InitDone) => {
                     if let Ok(mut h) = health.lock() {
                         h.synced = true;
                     }
-                    set_health(&health, &triggers, true, None);
+                    set_watch(&health, &triggers, true, None);
                     let _ = triggers.unbounded_send(Trigger::All);
                 }
                 Err(error) => {
                     warn!(site, %error, "watch of CassandraClusters failed; retrying with backoff");
-                    set_health(
+                    set_watch(
                         &health,
                         &triggers,
                         false,
@@ -110,9 +154,10 @@ mod tests {
 
     #[test]
     fn slim_keeps_what_the_controller_reads() {
+        let applied = json!({"metadata": {"generation": 4}}).to_string();
         let mut o: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "db.orange.com/v2", "kind": "CassandraCluster",
-            "metadata": { "name": "c", "managedFields": [{ "manager": "x" }], "annotations": { "a": "b" } },
+            "metadata": { "name": "c", "managedFields": [{ "manager": "x" }], "annotations": { "a": "b", CASSKOP_LAST_APPLIED_ANNOTATION: applied } },
             "spec": { "nodesPerRacks": 1 },
             "status": { "phase": "Running", "seedlist": ["s"], "cassandraRackStatus": { "dc1-rack1": {} }, "cassandraNodeStatus": { "p": {} } }
         }))
@@ -124,6 +169,14 @@ mod tests {
             json!({ "phase": "Running", "seedlist": ["s"] })
         );
         assert_eq!(o.data["spec"], json!({ "nodesPerRacks": 1 }));
-        assert_eq!(o.metadata.annotations.as_ref().map(|a| a.len()), Some(1));
+        let annotations = o.annotations();
+        assert_eq!(annotations.get("a").map(String::as_str), Some("b"));
+        assert!(!annotations.contains_key(CASSKOP_LAST_APPLIED_ANNOTATION));
+        let kept = CasskopEvidence::from_object(&serde_json::to_value(&o).expect("json"));
+        assert_eq!(
+            kept.applied_generation,
+            Some(4),
+            "readiness evidence survives slimming"
+        );
     }
 }

@@ -1,0 +1,189 @@
+//! Apply: the write of one site's CassandraCluster and seed list, recorded in the ledger with
+//! what CassKop must show for it, and announced with an Event.
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use tracing::{info, warn};
+
+use crate::api::{MultiCasskop, SiteState, WriteKind, WriteRecord};
+use crate::controller::Context;
+use crate::controller::error::SiteError;
+use crate::controller::ledger::SiteKey;
+use crate::controller::site_io::{self, Written};
+use crate::controller::status::{self, EventKind};
+use crate::core::evidence::CasskopEvidence;
+use crate::core::site_object::SiteCassandraCluster;
+use crate::sites::SiteHandle;
+
+/// What applying a site led to.
+pub(crate) struct Applied {
+    /// The site's state after the write.
+    pub state: SiteState,
+    /// Why.
+    pub message: String,
+    /// The stored object (when the write succeeded).
+    pub object: Option<DynamicObject>,
+    /// When to try again after a failure.
+    pub retry: Option<Duration>,
+    /// The site did not answer.
+    pub unreachable: bool,
+}
+
+/// What a write changed, from the generation before and after and whether `/status` was written.
+pub(crate) fn write_kind(before: Option<i64>, written: &Written) -> WriteKind {
+    let new_generation = before != Some(written.generation);
+    match (new_generation, written.status_written) {
+        (true, false) => WriteKind::Spec,
+        (true, true) => WriteKind::SpecAndStatus,
+        (false, true) => WriteKind::Status,
+        (false, false) => WriteKind::Metadata,
+    }
+}
+
+/// One write to make at a site.
+pub(crate) struct SiteWrite<'a> {
+    /// The ring and site.
+    pub key: &'a SiteKey,
+    /// The site.
+    pub handle: &'a SiteHandle,
+    /// The object as it stands (`None`: it is created).
+    pub before: Option<&'a DynamicObject>,
+    /// What the site must hold.
+    pub desired: &'a SiteCassandraCluster,
+    /// The ring's seed list.
+    pub seeds: &'a [String],
+    /// Digest of `desired` and `seeds` (remembered if CassKop refuses it).
+    pub spec_digest: &'a str,
+    /// The site's previous status message (a repeated failure is not announced again).
+    pub previous_message: Option<&'a str>,
+}
+
+/// Writes the desired object and seeds at the site and records the write in the ledger.
+pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWrite<'_>) -> Applied {
+    let SiteWrite {
+        key,
+        handle,
+        before,
+        desired,
+        seeds,
+        spec_digest,
+        previous_message,
+    } = *write;
+    let result = site_io::write_site(handle, desired, seeds).await;
+    ctx.metrics_write(&key.site, result.is_ok());
+    match result {
+        Ok(written) => {
+            ctx.site_failures.succeed(&key.to_string());
+            let before_rv = before.and_then(ResourceExt::resource_version);
+            let changed = written.object.resource_version() != before_rv;
+            if changed {
+                let record = WriteRecord {
+                    resource_version: written.object.resource_version().unwrap_or_default(),
+                    generation: written.generation,
+                    kind: write_kind(before.and_then(|o| o.metadata.generation), &written),
+                    annotation_digest: CasskopEvidence::from_object(
+                        &serde_json::to_value(&written.object).unwrap_or_default(),
+                    )
+                    .annotation_digest,
+                    spec_digest: spec_digest.to_string(),
+                };
+                ctx.ledger.record(key, record, written.object.clone());
+                let (reason, verb) = if before.is_some() {
+                    ("Updated", "updated")
+                } else {
+                    ("Created", "created")
+                };
+                let object = format!("{}/{}", desired.namespace, desired.name);
+                info!(multicasskop = %key.ring, site = %key.site, %object, reason, generation = written.generation, "wrote site");
+                status::event(
+                    ctx,
+                    mc,
+                    EventKind::Normal,
+                    reason,
+                    format!("{verb} CassandraCluster {object} at site {}", key.site),
+                )
+                .await;
+            }
+            Applied {
+                state: SiteState::Progressing,
+                message: format!(
+                    "wrote the spec and seed list (generation {}); waiting for CassKop at site {} to act on it",
+                    written.generation, key.site
+                ),
+                object: Some(written.object),
+                retry: None,
+                unreachable: false,
+            }
+        }
+        Err(error) => {
+            let delay = ctx.site_failures.fail(&key.to_string());
+            warn!(multicasskop = %key.ring, site = %key.site, %error, retry_in = ?delay, "write failed");
+            let state = match &error {
+                SiteError::Unreachable { .. } => SiteState::Unreachable,
+                SiteError::Rejected { .. } => SiteState::Invalid,
+                SiteError::Api { .. } => SiteState::Failed,
+            };
+            let message = error.to_string();
+            if previous_message != Some(message.as_str()) {
+                let reason = if state == SiteState::Invalid {
+                    "Rejected"
+                } else {
+                    "WriteFailed"
+                };
+                status::event(ctx, mc, EventKind::Warning, reason, message.clone()).await;
+            }
+            Applied {
+                state,
+                message,
+                object: None,
+                retry: Some(delay),
+                unreachable: matches!(error, SiteError::Unreachable { .. }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn written(generation: i64, status_written: bool) -> Written {
+        Written {
+            object: serde_json::from_value(json!({"apiVersion": "db.orange.com/v2", "kind": "CassandraCluster", "metadata": {"name": "c"}})).expect("object"),
+            generation,
+            status_written,
+        }
+    }
+
+    #[test]
+    fn write_kind_table() {
+        let cases = [
+            ("create", None, written(1, false), WriteKind::Spec),
+            (
+                "create with seeds through /status",
+                None,
+                written(1, true),
+                WriteKind::SpecAndStatus,
+            ),
+            ("image change", Some(3), written(4, false), WriteKind::Spec),
+            (
+                "seed list only",
+                Some(4),
+                written(4, true),
+                WriteKind::Status,
+            ),
+            (
+                "labels only",
+                Some(4),
+                written(4, false),
+                WriteKind::Metadata,
+            ),
+        ];
+        for (name, before, w, want) in cases {
+            assert_eq!(write_kind(before, &w), want, "{name}");
+        }
+    }
+}

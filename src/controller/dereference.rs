@@ -1,0 +1,91 @@
+//! Dereference: what each site of a ring holds right now, read from the site's watch store
+//! (no API call), with the ledger's copy of our own last write when the store lags behind it.
+//! Only a name the store does not hold is looked up at the site, since the watch sees only
+//! labelled objects and an unlabelled one of the same name must not be overwritten.
+
+use std::sync::Arc;
+
+use kube::api::DynamicObject;
+use kube::runtime::reflector::ObjectRef;
+
+use crate::controller::Context;
+use crate::controller::ledger::SiteKey;
+use crate::controller::site_io;
+use crate::sites::{SiteHandle, cassandra_cluster_resource};
+
+/// What one site looks like right now.
+pub(crate) struct SiteView {
+    /// The site, if configured.
+    pub handle: Option<Arc<SiteHandle>>,
+    /// Its API server answers and its watch has listed.
+    pub reachable: bool,
+    /// Why it is not reachable.
+    pub error: Option<String>,
+    /// The CassandraCluster at the ring's namespace/name, if any.
+    pub object: Option<DynamicObject>,
+}
+
+/// Reads a site's CassandraCluster `namespace/name`. `look_up` allows one GET at the site when
+/// the store does not hold the name (before creating it).
+pub(crate) async fn observe(
+    ctx: &Context,
+    key: &SiteKey,
+    namespace: &str,
+    name: &str,
+    look_up: bool,
+) -> SiteView {
+    let Some(handle) = ctx.sites.get(&key.site) else {
+        let known = ctx.sites.names().join(", ");
+        return SiteView {
+            handle: None,
+            reachable: false,
+            error: Some(format!(
+                "site {} is not configured (known sites: {known})",
+                key.site
+            )),
+            object: None,
+        };
+    };
+    let health = handle.health();
+    let (reachable, error) = match handle.client() {
+        Err(e) => (false, Some(e.to_string())),
+        Ok(_) if !health.synced => (
+            false,
+            Some(
+                health
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "connecting: the watch has not listed the site yet".into()),
+            ),
+        ),
+        Ok(_) => (health.reachable, health.error.clone()),
+    };
+    let from_store = handle.store().and_then(|store| {
+        let object_ref = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
+        store.get(&object_ref).map(|o| (*o).clone())
+    });
+    let mut object = ctx.ledger.newest_object(key, from_store);
+    let mut error = error;
+    let mut reachable = reachable;
+    if object.is_none() && look_up && reachable {
+        match site_io::get(&handle, namespace, name).await {
+            Ok(found) => object = found,
+            Err(e) => {
+                reachable = false;
+                error = Some(e.to_string());
+            }
+        }
+    }
+    ctx.metrics
+        .site_reachable
+        .get_or_create(&crate::metrics::SiteLabels {
+            site: key.site.clone(),
+        })
+        .set(i64::from(reachable));
+    SiteView {
+        handle: Some(handle),
+        reachable,
+        error,
+        object,
+    }
+}
