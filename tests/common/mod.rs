@@ -492,3 +492,46 @@ impl Env {
         .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// Unix second of multi-casskop's last server-side apply of `o` (its managedFields entry),
+/// as stamped by the site's API server.
+pub fn our_apply_second(o: &DynamicObject) -> Option<i64> {
+    o.metadata
+        .managed_fields
+        .as_ref()?
+        .iter()
+        .filter(|f| {
+            f.manager.as_deref() == Some(multi_casskop::labels::SITE_FIELD_MANAGER)
+                && f.operation.as_deref() == Some("Apply")
+                && f.subresource.as_deref().unwrap_or_default().is_empty()
+        })
+        .filter_map(|f| f.time.as_ref().map(|t| t.0.as_second()))
+        .max()
+}
+
+/// The earliest `startTime` and latest `endTime` (unix seconds) of CassKop's rack action `action`
+/// in `o`'s status, as CassKop wrote them.
+pub fn action_window(o: &DynamicObject, action: &str) -> Option<(i64, Option<i64>)> {
+    let racks = o.data.pointer("/status/cassandraRackStatus")?.as_object()?;
+    let second = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .map(|t| t.as_second())
+    };
+    let mut start: Option<i64> = None;
+    let mut end: Option<i64> = None;
+    let mut all_ended = true;
+    for rack in racks.values() {
+        let last = rack.get("cassandraLastAction")?;
+        if last.get("name").and_then(Value::as_str) != Some(action) {
+            return None;
+        }
+        let s = second(last.get("startTime"))?;
+        start = Some(start.map_or(s, |x| x.min(s)));
+        match second(last.get("endTime")) {
+            Some(e) => end = Some(end.map_or(e, |x| x.max(e))),
+            None => all_ended = false,
+        }
+    }
+    Some((start?, if all_ended { end } else { None }))
+}
