@@ -123,6 +123,13 @@ async fn leaver(
     {
         status.refused_spec = Some(SCALE_TO_ZERO.into());
     }
+    let leaving = Leaving {
+        mc,
+        ctx,
+        key,
+        site,
+        prev,
+    };
     let mut delay = None;
     let (state, message) = if !delete {
         (SiteState::Orphaned, "left the ring; its CassandraCluster is left running, unmanaged (deleteCassandraCluster is not true)".to_string())
@@ -140,54 +147,12 @@ async fn leaver(
             ),
         )
     } else if !site_io::scaled_to_zero(object) {
-        match site_io::scale_to_zero(site, object).await {
-            Ok(stored) => {
-                let record = WriteRecord {
-                    resource_version: stored.resource_version().unwrap_or_default(),
-                    generation: stored.metadata.generation.unwrap_or_default(),
-                    kind: WriteKind::Spec,
-                    annotation_digest: None,
-                    spec_digest: SCALE_TO_ZERO.into(),
-                };
-                status.last_write = Some(record.clone());
-                ctx.ledger.record(key, record, stored);
-                let note = format!(
-                    "CassandraCluster {}/{} at site {} left the ring: scaling its DCs to 0 nodes so CassKop decommissions them before deletion",
-                    prev.namespace, prev.name, site.name
-                );
-                info!(multicasskop = %key.ring, site = %site.name, "decommissioning");
-                status::event(ctx, mc, EventKind::Normal, "Decommissioning", note.clone()).await;
-                (SiteState::Decommissioning, note)
-            }
-            Err(e) => {
-                delay = Some(ctx.site_failures.fail(&key.to_string()));
-                (
-                    SiteState::Decommissioning,
-                    format!("cannot scale to zero: {e}"),
-                )
-            }
-        }
+        scale_down(&leaving, object, &mut status, &mut delay).await
     } else {
         let (readiness, recheck) = ctx.ledger.judge(key, status.last_write.as_ref(), &obs);
         delay = recheck;
         match readiness {
-            SiteReadiness::Ready => {
-                match site_io::delete(site, &prev.namespace, &prev.name).await {
-                    Ok(()) => {
-                        let note = format!(
-                            "decommissioned; deleted CassandraCluster {}/{} at site {}",
-                            prev.namespace, prev.name, site.name
-                        );
-                        info!(multicasskop = %key.ring, site = %site.name, "deleted leaving site");
-                        status::event(ctx, mc, EventKind::Normal, "Deleted", note.clone()).await;
-                        (SiteState::Deleting, note)
-                    }
-                    Err(e) => {
-                        delay = Some(ctx.site_failures.fail(&key.to_string()));
-                        (SiteState::Decommissioning, format!("cannot delete: {e}"))
-                    }
-                }
-            }
+            SiteReadiness::Ready => remove(&leaving, &mut delay).await,
             other => (
                 SiteState::Decommissioning,
                 format!(
@@ -209,4 +174,82 @@ async fn leaver(
         },
         delay,
     )
+}
+
+/// One leaving object and where it is.
+struct Leaving<'a> {
+    mc: &'a MultiCasskop,
+    ctx: &'a Context,
+    key: &'a SiteKey,
+    site: &'a SiteHandle,
+    prev: &'a SiteStatus,
+}
+
+/// Scales a leaving object's DCs to zero and records the write.
+async fn scale_down(
+    leaving: &Leaving<'_>,
+    object: &DynamicObject,
+    status: &mut SiteStatus,
+    delay: &mut Option<Duration>,
+) -> (SiteState, String) {
+    let Leaving {
+        mc,
+        ctx,
+        key,
+        site,
+        prev,
+    } = *leaving;
+    match site_io::scale_to_zero(site, object).await {
+        Ok(stored) => {
+            let record = WriteRecord {
+                resource_version: stored.resource_version().unwrap_or_default(),
+                generation: stored.metadata.generation.unwrap_or_default(),
+                kind: WriteKind::Spec,
+                annotation_digest: None,
+                spec_digest: SCALE_TO_ZERO.into(),
+            };
+            status.last_write = Some(record.clone());
+            ctx.ledger.record(key, record, stored);
+            let note = format!(
+                "CassandraCluster {}/{} at site {} left the ring: scaling its DCs to 0 nodes so CassKop decommissions them before deletion",
+                prev.namespace, prev.name, site.name
+            );
+            info!(multicasskop = %key.ring, site = %site.name, "decommissioning");
+            status::event(ctx, mc, EventKind::Normal, "Decommissioning", note.clone()).await;
+            (SiteState::Decommissioning, note)
+        }
+        Err(e) => {
+            *delay = Some(ctx.site_failures.fail(&key.to_string()));
+            (
+                SiteState::Decommissioning,
+                format!("cannot scale to zero: {e}"),
+            )
+        }
+    }
+}
+
+/// Deletes a decommissioned object.
+async fn remove(leaving: &Leaving<'_>, delay: &mut Option<Duration>) -> (SiteState, String) {
+    let Leaving {
+        mc,
+        ctx,
+        key,
+        site,
+        prev,
+    } = *leaving;
+    match site_io::delete(site, &prev.namespace, &prev.name).await {
+        Ok(()) => {
+            let note = format!(
+                "decommissioned; deleted CassandraCluster {}/{} at site {}",
+                prev.namespace, prev.name, site.name
+            );
+            info!(multicasskop = %key.ring, site = %site.name, "deleted leaving site");
+            status::event(ctx, mc, EventKind::Normal, "Deleted", note.clone()).await;
+            (SiteState::Deleting, note)
+        }
+        Err(e) => {
+            *delay = Some(ctx.site_failures.fail(&key.to_string()));
+            (SiteState::Decommissioning, format!("cannot delete: {e}"))
+        }
+    }
 }

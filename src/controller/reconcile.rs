@@ -256,23 +256,7 @@ async fn act(
     now: Timestamp,
 ) -> (SiteStatus, SiteOutcome, Option<Duration>) {
     let site = plan.key.site.clone();
-    let mut status = SiteStatus {
-        site: site.clone(),
-        namespace: plan.desired.namespace.clone(),
-        name: plan.desired.name.clone(),
-        reachable: plan.view.reachable,
-        uid: plan.previous.as_ref().and_then(|p| p.uid.clone()),
-        last_write: plan.awaited.clone(),
-        refused_spec: plan.refused_spec.clone(),
-        progressing_since: plan
-            .previous
-            .as_ref()
-            .and_then(|p| p.progressing_since.clone()),
-        ..Default::default()
-    };
-    if plan.ownership == Ownership::Ours {
-        status.uid = plan.view.object.as_ref().and_then(ResourceExt::uid);
-    }
+    let mut status = initial_status(&plan);
     let mut object = plan.view.object.clone();
     let mut delay = plan.recheck;
     let (state, message) = match step {
@@ -304,30 +288,7 @@ async fn act(
         }
         Step::Wait => waiting(plan.readiness.as_ref(), &site),
         Step::Apply => {
-            let Some(handle) = plan.view.handle.clone() else {
-                return describe(
-                    status,
-                    SiteState::Unreachable,
-                    "not configured".into(),
-                    None,
-                    federation,
-                    now,
-                );
-            };
-            let applied = apply::apply_site(
-                ctx,
-                mc,
-                &SiteWrite {
-                    key: &plan.key,
-                    handle: &handle,
-                    before: plan.view.object.as_ref(),
-                    desired: plan.desired,
-                    seeds: &federation.seeds,
-                    spec_digest: &plan.spec_digest,
-                    previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
-                },
-            )
-            .await;
+            let applied = apply_step(ctx, mc, federation, &plan).await;
             if let Some(stored) = &applied.object {
                 status.uid = stored.uid();
                 status.last_write = ctx.ledger.awaited(&plan.key, None).or(status.last_write);
@@ -360,6 +321,54 @@ async fn act(
         fill_casskop_view(&mut status, o);
     }
     describe(status, state, message, delay, federation, now)
+}
+
+/// A site's status before acting: what is known of it and what the ring recorded there.
+fn initial_status(plan: &SitePlan<'_>) -> SiteStatus {
+    let previous = plan.previous.as_ref();
+    let mut status = SiteStatus {
+        site: plan.key.site.clone(),
+        namespace: plan.desired.namespace.clone(),
+        name: plan.desired.name.clone(),
+        reachable: plan.view.reachable,
+        uid: previous.and_then(|p| p.uid.clone()),
+        last_write: plan.awaited.clone(),
+        refused_spec: plan.refused_spec.clone(),
+        progressing_since: previous.and_then(|p| p.progressing_since.clone()),
+        ..Default::default()
+    };
+    if plan.ownership == Ownership::Ours {
+        status.uid = plan.view.object.as_ref().and_then(ResourceExt::uid);
+    }
+    status
+}
+
+/// Writes a site the rollout allows.
+async fn apply_step(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    federation: &Federation,
+    plan: &SitePlan<'_>,
+) -> apply::Applied {
+    let Some(handle) = plan.view.handle.clone() else {
+        return apply::Applied {
+            state: SiteState::Unreachable,
+            message: format!("site {} is not configured", plan.key.site),
+            object: None,
+            retry: None,
+            unreachable: true,
+        };
+    };
+    let write = SiteWrite {
+        key: &plan.key,
+        handle: &handle,
+        before: plan.view.object.as_ref(),
+        desired: plan.desired,
+        seeds: &federation.seeds,
+        spec_digest: &plan.spec_digest,
+        previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
+    };
+    apply::apply_site(ctx, mc, &write).await
 }
 
 /// A site the rollout must not write: someone else's object, or a spec CassKop refused.
