@@ -31,6 +31,19 @@ pub(crate) struct Applied {
     pub unreachable: bool,
 }
 
+impl Applied {
+    /// Nothing was written, for `message`.
+    pub(crate) fn not_written(state: SiteState, message: String, unreachable: bool) -> Self {
+        Applied {
+            state,
+            message,
+            object: None,
+            retry: None,
+            unreachable,
+        }
+    }
+}
+
 /// What a write changed, from the generation before and after and whether `/status` was written.
 pub(crate) fn write_kind(before: Option<i64>, written: &Written) -> WriteKind {
     let new_generation = before != Some(written.generation);

@@ -1,7 +1,7 @@
 //! Dereference: what each site of a ring holds right now, read from the site's watch store
 //! (no API call), with the ledger's copy of our own last write when the store lags behind it.
-//! Only a name the store does not hold is looked up at the site, since the watch sees only
-//! labelled objects and an unlabelled one of the same name must not be overwritten.
+//! [`look_up`] reads a name at the site itself, once, before creating it: the watch sees only
+//! labelled objects, and an unlabelled one of the same name must not be overwritten.
 
 use std::sync::Arc;
 
@@ -25,15 +25,8 @@ pub(crate) struct SiteView {
     pub object: Option<DynamicObject>,
 }
 
-/// Reads a site's CassandraCluster `namespace/name`. `look_up` allows one GET at the site when
-/// the store does not hold the name (before creating it).
-pub(crate) async fn observe(
-    ctx: &Context,
-    key: &SiteKey,
-    namespace: &str,
-    name: &str,
-    look_up: bool,
-) -> SiteView {
+/// Reads a site's CassandraCluster `namespace/name` from its watch store.
+pub(crate) async fn observe(ctx: &Context, key: &SiteKey, namespace: &str, name: &str) -> SiteView {
     let Some(handle) = ctx.sites.get(&key.site) else {
         let known = ctx.sites.names().join(", ");
         return SiteView {
@@ -64,18 +57,7 @@ pub(crate) async fn observe(
         let object_ref = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
         store.get(&object_ref).map(|o| (*o).clone())
     });
-    let mut object = ctx.ledger.newest_object(key, from_store);
-    let mut error = error;
-    let mut reachable = reachable;
-    if object.is_none() && look_up && reachable {
-        match site_io::get(&handle, namespace, name).await {
-            Ok(found) => object = found,
-            Err(e) => {
-                reachable = false;
-                error = Some(e.to_string());
-            }
-        }
-    }
+    let object = ctx.ledger.newest_object(key, from_store);
     ctx.metrics
         .site_reachable
         .get_or_create(&crate::metrics::SiteLabels {
@@ -88,4 +70,13 @@ pub(crate) async fn observe(
         error,
         object,
     }
+}
+
+/// Reads `namespace/name` at the site itself (not from the store).
+pub(crate) async fn look_up(
+    handle: &SiteHandle,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<DynamicObject>, crate::controller::error::SiteError> {
+    site_io::get(handle, namespace, name).await
 }

@@ -180,7 +180,7 @@ async fn plan_site<'a>(
         })
         .cloned();
     let recorded_uid = prev.as_ref().and_then(|p| p.uid.clone());
-    let view = dereference::observe(ctx, &key, &desired.namespace, &desired.name, true).await;
+    let view = dereference::observe(ctx, &key, &desired.namespace, &desired.name).await;
     let adopt = ownership::may_adopt(&ownership::adopt_sites(mc.annotations()), &desired.site);
     let claim = Claim {
         ring_namespace: namespace,
@@ -351,18 +351,50 @@ async fn apply_step(
     plan: &SitePlan<'_>,
 ) -> apply::Applied {
     let Some(handle) = plan.view.handle.clone() else {
-        return apply::Applied {
-            state: SiteState::Unreachable,
-            message: format!("site {} is not configured", plan.key.site),
-            object: None,
-            retry: None,
-            unreachable: true,
-        };
+        return apply::Applied::not_written(
+            SiteState::Unreachable,
+            format!("site {} is not configured", plan.key.site),
+            true,
+        );
     };
+    // The watch sees only labelled objects: before creating, make sure nothing unlabelled
+    // already holds the name (it must not be overwritten).
+    let mut before = plan.view.object.clone();
+    if before.is_none() {
+        match dereference::look_up(&handle, &plan.desired.namespace, &plan.desired.name).await {
+            Ok(None) => {}
+            Ok(Some(found)) => {
+                let claim = Claim {
+                    ring_namespace: &mc.namespace().unwrap_or_default(),
+                    ring_name: &mc.name_any(),
+                    site: &plan.key.site,
+                    recorded_uid: None,
+                    adopt: ownership::may_adopt(
+                        &ownership::adopt_sites(mc.annotations()),
+                        &plan.key.site,
+                    ),
+                };
+                if let Ownership::Conflict(message) = ownership::ownership(&claim, Some(&found)) {
+                    if plan.previous.as_ref().and_then(|p| p.message.as_deref())
+                        != Some(message.as_str())
+                    {
+                        warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
+                        status::event(ctx, mc, EventKind::Warning, "Conflict", message.clone())
+                            .await;
+                    }
+                    return apply::Applied::not_written(SiteState::Conflict, message, false);
+                }
+                before = Some(found);
+            }
+            Err(e) => {
+                return apply::Applied::not_written(SiteState::Unreachable, e.to_string(), true);
+            }
+        }
+    }
     let write = SiteWrite {
         key: &plan.key,
         handle: &handle,
-        before: plan.view.object.as_ref(),
+        before: before.as_ref(),
         desired: plan.desired,
         seeds: &federation.seeds,
         spec_digest: &plan.spec_digest,
