@@ -209,6 +209,11 @@ pub struct WriteRecord {
     /// Digest of the spec and seed list written.
     #[serde(default)]
     pub spec_digest: String,
+    /// The site was seen ready for this write. While the object keeps this generation its
+    /// status needs no further proof of being current (a restarted controller does not make a
+    /// Ready ring wait again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
 }
 
 /// What one of our writes changed, so readiness knows what CassKop must show for it.

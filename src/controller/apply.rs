@@ -101,6 +101,7 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
                     )
                     .annotation_digest,
                     spec_digest: spec_digest.to_string(),
+                    confirmed: false,
                 };
                 ctx.ledger.record(key, record, written.object.clone());
                 let (reason, verb) = if before.is_some() {

@@ -207,6 +207,7 @@ async fn scale_down(
                 kind: WriteKind::Spec,
                 annotation_digest: None,
                 spec_digest: SCALE_TO_ZERO.into(),
+                confirmed: false,
             };
             status.last_write = Some(record.clone());
             ctx.ledger.record(key, record, stored);

@@ -93,12 +93,43 @@ impl Ledger {
             (Some(m), Some(p)) => {
                 if revision(&p.resource_version) > revision(&m.resource_version) {
                     Some(p.clone())
+                } else if p.resource_version == m.resource_version {
+                    Some(WriteRecord {
+                        confirmed: m.confirmed || p.confirmed,
+                        ..m
+                    })
                 } else {
                     Some(m)
                 }
             }
             (m, p) => m.or_else(|| p.cloned()),
         }
+    }
+
+    /// Marks the awaited write as seen ready (kept, so the site does not wait again) and
+    /// returns it as it is to be persisted.
+    pub fn confirm(&self, key: &SiteKey, awaited: Option<&WriteRecord>) -> Option<WriteRecord> {
+        let record = WriteRecord {
+            confirmed: true,
+            ..awaited?.clone()
+        };
+        let mut entries = self.lock();
+        match entries.get_mut(key) {
+            Some(entry) if entry.record.resource_version == record.resource_version => {
+                entry.record.confirmed = true;
+            }
+            _ => {
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        record: record.clone(),
+                        written: None,
+                        acknowledged_at: None,
+                    },
+                );
+            }
+        }
+        Some(record)
     }
 
     /// The newest copy of a site's object: the watch store's, or the one our last write returned
@@ -138,7 +169,10 @@ impl Ledger {
         let acknowledged_for = if acknowledged(obs, awaited) {
             let mut entries = self.lock();
             match entries.get_mut(key) {
-                Some(entry) if awaited.is_none_or(|a| *a == entry.record) => {
+                Some(entry)
+                    if awaited
+                        .is_none_or(|a| a.resource_version == entry.record.resource_version) =>
+                {
                     let since = *entry.acknowledged_at.get_or_insert(now);
                     Some(now.duration_since(since))
                 }
@@ -205,6 +239,7 @@ mod tests {
             kind: WriteKind::Spec,
             annotation_digest: None,
             spec_digest: format!("spec-{generation}"),
+            confirmed: false,
         }
     }
 

@@ -280,9 +280,8 @@ async fn act(
         ),
         Step::Held => held(ctx, mc, &plan).await,
         Step::Done => {
-            status.last_write = None;
+            status.last_write = ctx.ledger.confirm(&plan.key, plan.awaited.as_ref());
             status.progressing_since = None;
-            ctx.ledger.forget(&plan.key);
             ctx.site_failures.succeed(&plan.key.to_string());
             (SiteState::Ready, "ready".to_string())
         }

@@ -141,7 +141,10 @@ pub fn site_readiness(
     let settled = acknowledged_for.is_some_and(|d| d >= STATUS_SETTLE);
     // A status not proven to be from after CassKop saw our write may say anything about work in
     // progress, but never that our change is done or refused.
-    let fresh = obs.evidence.status_follows_annotation() || settled;
+    // Without a write of ours pending (none recorded, or one already confirmed at this
+    // generation) there is no change of ours for the status to predate.
+    let nothing_pending = record.is_none_or(|r| r.confirmed && r.generation == obs.generation);
+    let fresh = obs.evidence.status_follows_annotation() || settled || nothing_pending;
     let status = obs.status;
     let phase = status.phase.clone().unwrap_or_default();
     let action = status.last_cluster_action.clone().unwrap_or_default();
@@ -250,6 +253,7 @@ mod tests {
             kind,
             annotation_digest: (!digest.is_empty()).then(|| digest.to_string()),
             spec_digest: "d".into(),
+            confirmed: false,
         }
     }
 
@@ -269,6 +273,10 @@ mod tests {
         let labels = record(4, WriteKind::Metadata, "a4");
         let both = record(4, WriteKind::SpecAndStatus, "a4");
         let create = record(1, WriteKind::Spec, "");
+        let confirmed = WriteRecord {
+            confirmed: true,
+            ..spec4.clone()
+        };
         // (name, generation, evidence, status, record, acknowledged for, holds our spec, want)
         let cases: Vec<(
             &str,
