@@ -93,30 +93,8 @@ async fn change_in_order(env: &Env, history: &RingHistory, patch: serde_json::Va
         |mc| is_ready(mc) && mc.metadata.generation == Some(generation),
     )
     .await;
-    let mut windows = Vec::new();
-    for site in SITES {
-        let cc = env.ccs(site).get("cass").await.expect("CassandraCluster");
-        let window = action_window(&cc, action)
-            .unwrap_or_else(|| panic!("{site}: no {action} in {:#?}", cc.data.get("status")));
-        let (start, end) = (
-            window.0,
-            window
-                .1
-                .unwrap_or_else(|| panic!("{site}: {action} not ended")),
-        );
-        windows.push((site, start, end, our_apply_second(&cc)));
-    }
-    for pair in windows.windows(2) {
-        let ((prev, _, prev_end, _), (next, next_start, _, next_write)) = (pair[0], pair[1]);
-        assert!(
-            next_start >= prev_end,
-            "{action}: {next} started at {next_start} before {prev} ended at {prev_end}: {windows:?}"
-        );
-        assert!(
-            next_write.is_some_and(|w| w >= prev_end),
-            "{action}: multi-casskop wrote {next} at {next_write:?} before {prev} ended at {prev_end}: {windows:?}"
-        );
-    }
+    let steps: Vec<(&str, &str)> = SITES.iter().map(|site| (*site, action)).collect();
+    let windows = env.assert_sequential(&steps).await;
     let early = history.early_ready(generation, action);
     assert!(
         early.is_empty(),

@@ -526,7 +526,12 @@ pub fn action_window(o: &DynamicObject, action: &str) -> Option<(i64, Option<i64
         if last.get("name").and_then(Value::as_str) != Some(action) {
             return None;
         }
-        let s = second(last.get("startTime"))?;
+        // CassKop writes no startTime on Initializing: the object's creation starts it.
+        let s = second(last.get("startTime")).or_else(|| {
+            (action == "Initializing")
+                .then(|| o.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+                .flatten()
+        })?;
         start = Some(start.map_or(s, |x| x.min(s)));
         match second(last.get("endTime")) {
             Some(e) => end = Some(end.map_or(e, |x| x.max(e))),
@@ -534,4 +539,38 @@ pub fn action_window(o: &DynamicObject, action: &str) -> Option<(i64, Option<i64
         }
     }
     Some((start?, if all_ended { end } else { None }))
+}
+
+impl Env {
+    /// Checks from the objects' own state that each `(site, action)` started only after the
+    /// previous one ended (CassKop's rack action times at each site, whole seconds), and that
+    /// multi-casskop's last write of each site came after the previous site's action ended.
+    /// Returns `(site, start, end, our write)` per site for the test's report.
+    pub async fn assert_sequential(
+        &self,
+        steps: &[(&str, &str)],
+    ) -> Vec<(String, i64, i64, Option<i64>)> {
+        let mut windows = Vec::new();
+        for (site, action) in steps {
+            let cc = self.ccs(site).get("cass").await.expect("CassandraCluster");
+            let (start, end) = action_window(&cc, action)
+                .unwrap_or_else(|| panic!("{site}: no {action} in {:#?}", cc.data.get("status")));
+            let end = end.unwrap_or_else(|| panic!("{site}: {action} has not ended"));
+            windows.push((site.to_string(), start, end, our_apply_second(&cc)));
+        }
+        for (i, pair) in windows.windows(2).enumerate() {
+            let (prev, _, prev_end, _) = &pair[0];
+            let (next, next_start, _, next_write) = &pair[1];
+            let action = steps[i + 1].1;
+            assert!(
+                next_start >= prev_end,
+                "{action}: {next} started at {next_start} before {prev} ended at {prev_end}: {windows:?}"
+            );
+            assert!(
+                next_write.is_some_and(|w| w >= *prev_end),
+                "{action}: multi-casskop wrote {next} at {next_write:?} before {prev} ended at {prev_end}: {windows:?}"
+            );
+        }
+        windows
+    }
 }
