@@ -139,9 +139,20 @@ pub struct RunArgs {
     /// Namespace of the leader Lease (default: $POD_NAMESPACE, else default).
     #[arg(long, env = "MULTICASSKOP_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "MULTICASSKOP_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    /// Address of /metrics, /healthz and /readyz. Loopback by default: /metrics is
+    /// unauthenticated (use 0.0.0.0:8080 in a pod, with --metrics-addr or kube-rbac-proxy).
+    #[arg(long, env = "MULTICASSKOP_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: String,
+    /// Serve /metrics only on this address (e.g. 127.0.0.1:8443 behind kube-rbac-proxy).
+    #[arg(long, env = "MULTICASSKOP_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Let MultiCasskops of namespace OWNER target SITE_NAMESPACE at the sites, as
+    /// OWNER=SITE_NAMESPACE (repeatable; tenancy.allowedNamespaces in the settings file).
+    #[arg(long = "allow-namespace", value_parser = crate::config::parse_allow_namespace_flag)]
+    pub allow_namespaces: Vec<(String, String)>,
+    /// Accept site kubeconfigs with insecure-skip-tls-verify: true (logged as a warning).
+    #[arg(long, env = "MULTICASSKOP_ALLOW_INSECURE_SKIP_TLS_VERIFY")]
+    pub allow_insecure_skip_tls_verify: bool,
 }
 
 #[cfg(test)]

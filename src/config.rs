@@ -28,8 +28,18 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Leader election among replicas.
     pub leader_election: LeaderElection,
-    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint; none when unset.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint; none when unset. The
+    /// command line's default is loopback (`127.0.0.1:8080`): `/metrics` is unauthenticated.
     pub http_addr: Option<String>,
+    /// When set, `/metrics` is served only on this address (e.g. `127.0.0.1:8443` behind
+    /// kube-rbac-proxy) and `httpAddr` keeps `/healthz` and `/readyz` for the kubelet.
+    pub metrics_addr: Option<String>,
+    /// The tenant boundary: which other site namespaces a namespace's MultiCasskops may target
+    /// (`tenancy.allowedNamespaces: {team-a: [cassandra-a]}`). By default only their own.
+    pub tenancy: crate::core::tenancy::TenancyPolicy,
+    /// Accept site kubeconfigs with `insecure-skip-tls-verify: true` (logged as a warning).
+    /// Off by default: such a site can be impersonated by anyone on the network path.
+    pub allow_insecure_skip_tls_verify: bool,
 }
 
 /// Leader election on a Lease in the management cluster: only the holder reconciles.
@@ -235,6 +245,35 @@ impl Settings {
     }
 }
 
+/// Parses an `--allow-namespace OWNER=SITE_NAMESPACE` flag (tenancy.allowedNamespaces).
+pub fn parse_allow_namespace_flag(flag: &str) -> Result<(String, String), String> {
+    match flag.split_once('=') {
+        Some((owner, target)) if !owner.is_empty() && !target.is_empty() => {
+            Ok((owner.to_string(), target.to_string()))
+        }
+        _ => Err(format!(
+            "--allow-namespace {flag:?}: expected MULTICASSKOP_NAMESPACE=SITE_NAMESPACE"
+        )),
+    }
+}
+
+impl Settings {
+    /// Adds `--allow-namespace` flags to `tenancy.allowedNamespaces`.
+    pub fn with_allowed_namespaces(mut self, pairs: &[(String, String)]) -> Self {
+        for (owner, target) in pairs {
+            let list = self
+                .tenancy
+                .allowed_namespaces
+                .entry(owner.clone())
+                .or_default();
+            if !list.contains(target) {
+                list.push(target.clone());
+            }
+        }
+        self
+    }
+}
+
 /// Parses a `--site NAME=KUBECONFIG[:CONTEXT]` flag.
 pub fn parse_site_flag(flag: &str) -> Result<SiteConfig, String> {
     let (name, rest) = flag
@@ -269,7 +308,7 @@ mod tests {
         let file = dir.join("settings.yaml");
         std::fs::write(
             &file,
-            "namespace: ring\nlogFormat: json\nsites:\n  - name: a\n    kubeconfig: /k/a\n    context: ctx-a\n  - name: b\n    local: true\nsecrets:\n  namespace: mc\n",
+            "namespace: ring\nlogFormat: json\ntenancy:\n  allowedNamespaces:\n    team-a: [cassandra-a]\nallowInsecureSkipTlsVerify: true\nmetricsAddr: 127.0.0.1:8443\nsites:\n  - name: a\n    kubeconfig: /k/a\n    context: ctx-a\n  - name: b\n    local: true\nsecrets:\n  namespace: mc\n",
         )
         .expect("write");
         let s = load(Some(&file)).expect("loads");
@@ -289,6 +328,14 @@ mod tests {
         assert!(s.sites[1].local);
         assert_eq!(s.secrets.namespace.as_deref(), Some("mc"));
         assert_eq!(s.secrets.label_selector, crate::labels::SITE_SECRET_LABEL);
+        assert!(s.tenancy.allows("team-a", "cassandra-a"));
+        assert!(!s.tenancy.allows("team-a", "team-b"));
+        assert!(s.allow_insecure_skip_tls_verify);
+        assert_eq!(s.metrics_addr.as_deref(), Some("127.0.0.1:8443"));
+        let s = s
+            .with_allowed_namespaces(&[parse_allow_namespace_flag("team-b=cass-b").expect("flag")]);
+        assert!(s.tenancy.allows("team-b", "cass-b"));
+        assert!(parse_allow_namespace_flag("team-b").is_err());
         std::fs::remove_dir_all(dir).ok();
     }
 

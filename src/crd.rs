@@ -108,4 +108,58 @@ mod tests {
                 .is_some_and(|d| d.contains("Absent"))
         );
     }
+
+    /// Bounds where a user value could exhaust memory or time (also checked by validation, for
+    /// objects stored before the bounds existed).
+    #[test]
+    fn user_values_are_bounded() {
+        let crd = serde_json::to_value(multicasskop_crd()).expect("json");
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let cc = &spec["base"]["properties"]["spec"]["properties"];
+        let dc = &cc["topology"]["properties"]["dc"];
+        let cases = [
+            ("override sites", &spec["override"]["maxProperties"], 32),
+            (
+                "seeds.manual",
+                &spec["seeds"]["properties"]["manual"]["maxItems"],
+                64,
+            ),
+            (
+                "seeds.manual not empty",
+                &spec["seeds"]["properties"]["manual"]["minItems"],
+                1,
+            ),
+            (
+                "seeds.domains",
+                &spec["seeds"]["properties"]["domains"]["maxProperties"],
+                32,
+            ),
+            (
+                "rollout.order",
+                &spec["rollout"]["properties"]["order"]["maxItems"],
+                32,
+            ),
+            (
+                "rollout.paused",
+                &spec["rollout"]["properties"]["paused"]["maxItems"],
+                32,
+            ),
+            (
+                "progressDeadlineSeconds",
+                &spec["rollout"]["properties"]["progressDeadlineSeconds"]["maximum"],
+                604800,
+            ),
+            ("nodesPerRacks", &cc["nodesPerRacks"]["maximum"], 1000),
+            ("DCs", &dc["maxItems"], 16),
+            (
+                "DC nodesPerRacks",
+                &dc["items"]["properties"]["nodesPerRacks"]["maximum"],
+                1000,
+            ),
+            ("racks", &dc["items"]["properties"]["rack"]["maxItems"], 16),
+        ];
+        for (name, got, want) in cases {
+            assert_eq!(got.as_f64(), Some(f64::from(want)), "{name}: {got}");
+        }
+    }
 }

@@ -31,8 +31,36 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     response
 }
 
+/// Which paths an address serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoints {
+    /// `/metrics`, `/healthz` and `/readyz`.
+    All,
+    /// `/healthz` and `/readyz` (the kubelet's probes), when `/metrics` has its own address.
+    Health,
+    /// `/metrics` only (e.g. on loopback behind kube-rbac-proxy).
+    Metrics,
+}
+
 /// Answers one request.
 pub fn route(ctx: &Context, path: &str) -> Response<Full<Bytes>> {
+    route_on(ctx, path, Endpoints::All)
+}
+
+/// Answers one request on an address serving `endpoints`.
+pub fn route_on(ctx: &Context, path: &str, endpoints: Endpoints) -> Response<Full<Bytes>> {
+    let allowed = match endpoints {
+        Endpoints::All => true,
+        Endpoints::Health => path != "/metrics",
+        Endpoints::Metrics => path == "/metrics",
+    };
+    if !allowed {
+        return respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not served here\n".into(),
+        );
+    }
     match path {
         "/metrics" => respond(StatusCode::OK, PROMETHEUS_TEXT, ctx.metrics.encode()),
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
@@ -57,9 +85,18 @@ pub async fn serve(
     addr: SocketAddr,
     ctx: Arc<Context>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_on(addr, ctx, Endpoints::All).await
+}
+
+/// Binds `addr`, serves `endpoints` until the task is dropped, and returns the bound address.
+pub async fn serve_on(
+    addr: SocketAddr,
+    ctx: Arc<Context>,
+    endpoints: Endpoints,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    info!(%bound, "serving /metrics, /healthz and /readyz");
+    info!(%bound, ?endpoints, "serving HTTP");
     let task = tokio::spawn(async move {
         loop {
             let (stream, _) = match listener.accept().await {
@@ -72,7 +109,7 @@ pub async fn serve(
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let response = route(&ctx, request.uri().path());
+                    let response = route_on(&ctx, request.uri().path(), endpoints);
                     async move { Ok::<_, Infallible>(response) }
                 });
                 if let Err(error) = http1::Builder::new()

@@ -18,6 +18,7 @@ pub mod http;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
+pub mod poison;
 pub mod render;
 pub mod run;
 pub mod site_admin;

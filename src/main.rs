@@ -76,6 +76,9 @@ fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
         .leader_election_namespace
         .or(settings.leader_election.namespace);
     settings.http_addr = settings.http_addr.or(Some(args.http_addr));
+    settings.metrics_addr = args.metrics_addr.or(settings.metrics_addr);
+    settings.allow_insecure_skip_tls_verify |= args.allow_insecure_skip_tls_verify;
+    let settings = settings.with_allowed_namespaces(&args.allow_namespaces);
     telemetry::init(args.log_format.unwrap_or(settings.log_format));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -103,7 +106,7 @@ fn site(
     };
     runtime.block_on(async move {
         let management = match &kubeconfig {
-            Some(path) => sites::connect::from_file(path, context.as_deref(), None).await,
+            Some(path) => sites::connect::from_file(path, context.as_deref(), None, sites::connect::InsecureTls::Allow).await,
             None => sites::connect::default_client(None).await,
         };
         let management = match management {
@@ -120,9 +123,9 @@ fn site(
                 let remote = match (revoke, &context) {
                     (true, Some(ctx)) => {
                         let client = match &kubeconfig {
-                            Some(path) => sites::connect::from_file(path, Some(ctx), None).await,
+                            Some(path) => sites::connect::from_file(path, Some(ctx), None, sites::connect::InsecureTls::Allow).await,
                             None => match kube::config::Kubeconfig::read() {
-                                Ok(kc) => sites::connect::from_yaml(&serde_yaml::to_string(&kc).unwrap_or_default(), Some(ctx), "the default kubeconfig", None).await,
+                                Ok(kc) => sites::connect::from_yaml(&serde_yaml::to_string(&kc).unwrap_or_default(), Some(ctx), "the default kubeconfig", None, sites::connect::InsecureTls::Allow).await,
                                 Err(e) => return fail(&format!("cannot read the default kubeconfig: {e}")),
                             },
                         };
@@ -157,7 +160,15 @@ fn show_status(
     };
     runtime.block_on(async move {
         let client = match &kubeconfig {
-            Some(path) => sites::connect::from_file(path, context.as_deref(), None).await,
+            Some(path) => {
+                sites::connect::from_file(
+                    path,
+                    context.as_deref(),
+                    None,
+                    sites::connect::InsecureTls::Allow,
+                )
+                .await
+            }
             None => sites::connect::default_client(None).await,
         };
         let client = match client {

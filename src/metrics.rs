@@ -64,6 +64,8 @@ pub struct Metrics {
     pub api_requests: Family<RequestLabels, Counter>,
     /// Ready sites per ring (the rollout's position).
     pub ready_sites: Family<RingLabels, Gauge>,
+    /// MultiCasskops that cannot be decoded (skipped; reported on the object).
+    pub undecodable_objects: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,6 +78,12 @@ impl Default for Metrics {
         let site_reachable = Family::default();
         let api_requests = Family::default();
         let ready_sites = Family::default();
+        let undecodable_objects = Gauge::default();
+        registry.register(
+            "undecodable_objects",
+            "MultiCasskops that cannot be decoded and are skipped (see their status and Events)",
+            undecodable_objects.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles per MultiCasskop",
@@ -120,6 +128,7 @@ impl Default for Metrics {
             site_reachable,
             api_requests,
             ready_sites,
+            undecodable_objects,
         }
     }
 }
@@ -130,17 +139,6 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
-    }
-
-    /// Drops every series of a ring that is gone, so deleted rings do not grow `/metrics`.
-    pub fn forget_ring(&self, namespace: &str, name: &str) {
-        let ring = RingLabels {
-            namespace: namespace.into(),
-            multicasskop: name.into(),
-        };
-        self.reconciles.remove(&ring);
-        self.reconcile_errors.remove(&ring);
-        self.ready_sites.remove(&ring);
     }
 
     /// Counts one reconcile of a ring.
@@ -154,6 +152,18 @@ impl Metrics {
             self.reconcile_errors.get_or_create(&labels).inc();
         }
         self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// Drops every series of a MultiCasskop that is gone, so deleted rings do not pile up in
+    /// `/metrics` (and in memory) for the life of the process.
+    pub fn forget_ring(&self, namespace: &str, name: &str) {
+        let labels = RingLabels {
+            namespace: namespace.into(),
+            multicasskop: name.into(),
+        };
+        self.reconciles.remove(&labels);
+        self.reconcile_errors.remove(&labels);
+        self.ready_sites.remove(&labels);
     }
 
     /// Sum of API requests whose verb satisfies `pred`, over every site.
@@ -306,5 +316,34 @@ mod tests {
         assert!(text.contains("multicasskop_reconcile_duration_seconds_count 1"));
         assert_eq!(m.requests(is_read), 2);
         assert_eq!(m.requests(|v| !is_read(v)), 1);
+    }
+
+    #[test]
+    fn forgotten_rings_leave_no_series() {
+        let m = Metrics::default();
+        for i in 0..2000 {
+            let name = format!("ring{i}");
+            m.reconciled("ns", &name, Duration::from_millis(1), false);
+            m.ready_sites
+                .get_or_create(&RingLabels {
+                    namespace: "ns".into(),
+                    multicasskop: name.clone(),
+                })
+                .set(3);
+            if i > 0 {
+                m.forget_ring("ns", &name);
+            }
+        }
+        let text = m.encode();
+        assert!(
+            text.contains("multicasskop=\"ring0\""),
+            "a live ring keeps its series"
+        );
+        assert!(!text.contains("multicasskop=\"ring1\""), "{text}");
+        assert!(
+            text.len() < 4000,
+            "{} bytes after 2,000 rings churned",
+            text.len()
+        );
     }
 }

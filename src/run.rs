@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::config::{Settings, SiteConfig};
 use crate::controller::{self, Context};
 use crate::metrics::Metrics;
-use crate::sites::connect::{self, ConnectError};
+use crate::sites::connect::{self, ConnectError, InsecureTls};
 use crate::sites::{SiteRegistry, Trigger, secrets};
 
 /// Site label of the management cluster's own client in metrics.
@@ -29,10 +29,16 @@ pub async fn management_client(
     let counted = Some((metrics, MANAGEMENT));
     match &settings.management.kubeconfig {
         Some(path) => {
-            connect::from_file(path, settings.management.context.as_deref(), counted).await
+            connect::from_file(
+                path,
+                settings.management.context.as_deref(),
+                counted,
+                InsecureTls::Allow,
+            )
+            .await
         }
         None => match &settings.management.context {
-            Some(context) => default_kubeconfig_context(context, counted).await,
+            Some(context) => default_kubeconfig_context(context, counted, InsecureTls::Allow).await,
             None => connect::default_client(counted).await,
         },
     }
@@ -41,15 +47,25 @@ pub async fn management_client(
 async fn default_kubeconfig_context(
     context: &str,
     counted: connect::Counted<'_>,
+    tls: InsecureTls,
 ) -> Result<Client, ConnectError> {
     let origin = "the default kubeconfig";
     let kubeconfig =
         kube::config::Kubeconfig::read().map_err(|source| ConnectError::ParseKubeconfig {
             origin: origin.into(),
-            source,
+            detail: connect::describe_kubeconfig_error(&source),
         })?;
     let yaml = serde_yaml::to_string(&kubeconfig).unwrap_or_default();
-    connect::from_yaml(&yaml, Some(context), origin, counted).await
+    connect::from_yaml(&yaml, Some(context), origin, counted, tls).await
+}
+
+/// Whether sites' kubeconfigs may turn TLS verification off.
+pub fn site_tls(settings: &Settings) -> InsecureTls {
+    if settings.allow_insecure_skip_tls_verify {
+        InsecureTls::Allow
+    } else {
+        InsecureTls::Refuse
+    }
 }
 
 /// Connects one configured site; errors are kept as the site's state, never fatal.
@@ -57,6 +73,7 @@ async fn connect_site(
     site: &SiteConfig,
     management: &Client,
     metrics: &Arc<Metrics>,
+    tls: InsecureTls,
 ) -> (String, Result<Client, String>) {
     if site.local {
         return (
@@ -66,9 +83,9 @@ async fn connect_site(
     }
     let counted = Some((metrics, site.name.as_str()));
     let result = match (&site.kubeconfig, &site.context) {
-        (Some(path), context) => connect::from_file(path, context.as_deref(), counted).await,
+        (Some(path), context) => connect::from_file(path, context.as_deref(), counted, tls).await,
         // A context of the default kubeconfig (the Go version's fallback for `-r NAME`).
-        (None, Some(context)) => default_kubeconfig_context(context, counted).await,
+        (None, Some(context)) => default_kubeconfig_context(context, counted, tls).await,
         (None, None) => connect::default_client(counted).await,
     };
     let file = site
@@ -146,7 +163,7 @@ async fn prepare(
     let management = management_client(settings, &metrics).await?;
     let (registry, triggers) = SiteRegistry::new(metrics.clone());
     for site in &settings.sites {
-        let (source, client) = connect_site(site, &management, &metrics).await;
+        let (source, client) = connect_site(site, &management, &metrics, site_tls(settings)).await;
         match &client {
             Ok(_) => info!(site = %site.name, %source, "site configured"),
             Err(error) => {
@@ -173,6 +190,27 @@ impl Drop for AbortOnDrop {
     }
 }
 
+async fn bind(
+    addr: Option<&str>,
+    ctx: &Arc<Context>,
+    endpoints: crate::http::Endpoints,
+) -> Option<AbortOnDrop> {
+    match addr.map(str::parse::<std::net::SocketAddr>) {
+        Some(Ok(addr)) => match crate::http::serve_on(addr, ctx.clone(), endpoints).await {
+            Ok((_, task)) => Some(AbortOnDrop(task)),
+            Err(error) => {
+                warn!(%addr, %error, ?endpoints, "cannot serve HTTP");
+                None
+            }
+        },
+        Some(Err(error)) => {
+            warn!(%error, "invalid http address");
+            None
+        }
+        None => None,
+    }
+}
+
 async fn serve(
     settings: Settings,
     ctx: Arc<Context>,
@@ -186,26 +224,15 @@ async fn serve(
             ns,
             settings.secrets.label_selector.clone(),
             ctx.sites.clone(),
+            site_tls(&settings),
         )))
     });
-    let _http = match settings
-        .http_addr
-        .as_deref()
-        .map(str::parse::<std::net::SocketAddr>)
-    {
-        Some(Ok(addr)) => match crate::http::serve(addr, ctx.clone()).await {
-            Ok((_, task)) => Some(AbortOnDrop(task)),
-            Err(error) => {
-                warn!(%addr, %error, "cannot serve /metrics, /healthz and /readyz");
-                None
-            }
-        },
-        Some(Err(error)) => {
-            warn!(%error, "invalid http address");
-            None
-        }
-        None => None,
+    let (health_endpoints, metrics_addr) = match settings.metrics_addr.as_deref() {
+        Some(addr) => (crate::http::Endpoints::Health, Some(addr)),
+        None => (crate::http::Endpoints::All, None),
     };
+    let _http = bind(settings.http_addr.as_deref(), &ctx, health_endpoints).await;
+    let _metrics = bind(metrics_addr, &ctx, crate::http::Endpoints::Metrics).await;
     info!(namespace = settings.namespace.as_deref().unwrap_or("(all)"), sites = ?ctx.sites.names(), "controller starting");
     if settings.leader_election.enabled {
         crate::leader::run_while_leading(&settings, ctx, triggers, shutdown).await;

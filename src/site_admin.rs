@@ -154,7 +154,14 @@ pub async fn add(options: &AddOptions, management: &Client) -> Result<Secret, Si
         origin: origin.clone(),
         message: e.to_string(),
     })?;
-    let remote = connect::from_yaml(&yaml, Some(&options.context), &origin, None).await?;
+    let remote = connect::from_yaml(
+        &yaml,
+        Some(&options.context),
+        &origin,
+        None,
+        connect::InsecureTls::Allow,
+    )
+    .await?;
     let ns = options.namespace.as_str();
     let params = PatchParams::apply(SITE_ADD_FIELD_MANAGER).force();
 
@@ -268,9 +275,15 @@ pub async fn list(
         let read = read_secret(&secret);
         let namespace = read.namespace.clone().unwrap_or_else(|| "(all)".into());
         let client = match read.kubeconfig {
-            Ok(yaml) => connect::from_yaml(&yaml, None, &read.source, None)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(yaml) => connect::from_yaml(
+                &yaml,
+                None,
+                &read.source,
+                None,
+                connect::InsecureTls::Refuse,
+            )
+            .await
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         let (version, casskop) = match client {

@@ -102,9 +102,15 @@ async fn site_add_list_remove() {
     );
     let yaml =
         String::from_utf8(secret.data.unwrap_or_default()["kubeconfig"].0.clone()).expect("utf-8");
-    let minted = multi_casskop::sites::connect::from_yaml(&yaml, None, "test", None)
-        .await
-        .expect("client from the minted kubeconfig");
+    let minted = multi_casskop::sites::connect::from_yaml(
+        &yaml,
+        None,
+        "test",
+        None,
+        multi_casskop::sites::connect::InsecureTls::Refuse,
+    )
+    .await
+    .expect("client from the minted kubeconfig");
     multi_casskop_e2e::cassandra::api(&minted, &env.namespace)
         .list(&Default::default())
         .await

@@ -49,9 +49,13 @@ pub struct CassandraClusterView {
 pub struct MetadataView {
     /// Name of the CassandraCluster at every site (base only; it names the pods and seeds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub name: Option<String>,
-    /// Namespace at the site: the override's, else the base's, else the MultiCasskop's.
+    /// Namespace at the site: the override's, else the base's, else the MultiCasskop's. Only
+    /// the MultiCasskop's own namespace, unless the controller's settings allow another
+    /// (`tenancy.allowedNamespaces`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub namespace: Option<String>,
     /// Labels copied onto the CassandraCluster (multi-casskop adds its own ownership labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,8 +70,10 @@ pub struct MetadataView {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct SpecView {
-    /// Cassandra nodes per rack, for every DC that does not set its own `nodesPerRacks`.
+    /// Cassandra nodes per rack, for every DC that does not set its own `nodesPerRacks`
+    /// (at most 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000))]
     pub nodes_per_racks: Option<i32>,
     /// Datacenters and racks run at this site. Each site's DCs must have names unique in the ring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,8 +98,9 @@ pub struct SpecView {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct TopologyView {
-    /// Datacenters of this site. Without any, CassKop creates `dc1` with `rack1`.
+    /// Datacenters of this site (at most 16). Without any, CassKop creates `dc1` with `rack1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
     pub dc: Option<Vec<DcView>>,
 }
 
@@ -104,12 +111,16 @@ pub struct TopologyView {
 pub struct DcView {
     /// DC name, unique across all sites; no `-` (CassKop's rule `^[^-]+$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub name: Option<String>,
     /// Nodes per rack in this DC; overrides `spec.nodesPerRacks`. 0 scales the DC down.
+    /// At most 1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000))]
     pub nodes_per_racks: Option<i32>,
-    /// Racks of this DC. Without any, CassKop uses one rack named `rack1`.
+    /// Racks of this DC (at most 16). Without any, CassKop uses one rack named `rack1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
     pub rack: Option<Vec<RackView>>,
 }
 
@@ -120,6 +131,7 @@ pub struct DcView {
 pub struct RackView {
     /// Rack name, no `-` (CassKop's rule `^[^-]+$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub name: Option<String>,
     /// One-shot trigger that CassKop resets; multi-casskop never propagates it (see README).
     #[serde(default, skip_serializing_if = "Option::is_none")]

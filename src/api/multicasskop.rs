@@ -44,7 +44,7 @@ pub struct MultiCasskopSpec {
     /// (RFC 7386): objects merge key by key, lists are replaced whole, `null` removes a key.
     /// Only sites named here get a CassandraCluster.
     #[serde(default, rename = "override")]
-    #[schemars(with = "BTreeMap<String, CassandraClusterView>")]
+    #[schemars(with = "BTreeMap<String, CassandraClusterView>", extend("maxProperties" = 32))]
     pub overrides: BTreeMap<String, Value>,
 
     /// How the shared seed list is made. Absent: computed from every site's topology.
@@ -60,9 +60,10 @@ pub struct MultiCasskopSpec {
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedPolicy {
-    /// A fixed seed list used as is at every site instead of computed seeds.
+    /// A fixed seed list used as is at every site instead of computed seeds, 1 to 64 DNS names.
     /// (`base.status.seedlist`, as written for the Go Multi-CassKop, is read the same way.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 253)))]
     pub manual: Option<Vec<String>>,
 
     /// DNS domain under which each site's pods resolve from the other sites, by site name.
@@ -70,10 +71,12 @@ pub struct SeedPolicy {
     /// Without either, seeds use the cluster-local `<cluster>.<namespace>` and may not resolve
     /// across sites.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32), inner(length(max = 253)))]
     pub domains: BTreeMap<String, String>,
 
-    /// Seeds per datacenter, 1 to 3 (default 3, CassKop's rule).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seeds per datacenter, 1 to 3 (default 3, CassKop's rule). `perDC` is read too by
+    /// `multi-casskop render`; the API server only knows `perDc`.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "perDC")]
     #[schemars(range(min = 1, max = 3))]
     pub per_dc: Option<u8>,
 }
@@ -91,17 +94,19 @@ pub struct RolloutPolicy {
     /// Absent: the controller's configured site order (local site first, as the Go
     /// Multi-CassKop did), or by name when that is unknown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 63)))]
     pub order: Vec<String>,
 
     /// Sites left untouched: no create, change or seed update is written there; they are
     /// skipped in the order and reported as `Paused`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 63)))]
     pub paused: Vec<String>,
 
     /// How long a site may take to become ready before the MultiCasskop reports `Degraded`
-    /// (the rollout keeps waiting). Default 600.
+    /// (the rollout keeps waiting). Default 600, at most 604800 (a week).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 604800))]
     pub progress_deadline_seconds: Option<u32>,
 }
 

@@ -39,13 +39,19 @@ fn error_policy(mc: Arc<MultiCasskop>, error: &Error, ctx: Arc<Context>) -> Acti
 }
 
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
+///
+/// MultiCasskops are read through [`GuardedMultiCasskop`](crate::api::guarded::GuardedMultiCasskop):
+/// one that cannot be decoded is reported on itself ([`crate::poison`]) and skipped, and never
+/// breaks the list every other ring arrives in. A deleted MultiCasskop's metric series are dropped.
 pub async fn run(
     ctx: Arc<Context>,
     triggers: UnboundedReceiver<Trigger>,
     namespace: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<MultiCasskop> = match &namespace {
+    use crate::api::guarded::GuardedMultiCasskop;
+    use kube::runtime::reflector::ObjectRef;
+    let api: Api<GuardedMultiCasskop> = match &namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
@@ -55,7 +61,11 @@ pub async fn run(
         futures::pin_mut!(triggers);
         while let Some(trigger) = triggers.next().await {
             let sent = match trigger {
-                Trigger::One(r) => one_tx.unbounded_send(r).is_ok(),
+                Trigger::One(r) => {
+                    let mut guarded = ObjectRef::<GuardedMultiCasskop>::new(&r.name);
+                    guarded.namespace = r.namespace;
+                    one_tx.unbounded_send(guarded).is_ok()
+                }
                 Trigger::All => all_tx.unbounded_send(()).is_ok(),
             };
             if !sent {
@@ -65,18 +75,43 @@ pub async fn run(
     });
     // Our own reflector, so the first complete listing can mark the controller ready.
     let (reader, writer) = kube::runtime::reflector::store();
+    let reported = Arc::new(crate::poison::Reported::default());
     let synced_ctx = ctx.clone();
+    let forget = reported.clone();
+    let counted_store = reader.clone();
+    let count_ctx = ctx.clone();
     let watch = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(|mc| mc.managed_fields_mut().clear())
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => {
                 synced_ctx
                     .management_synced
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
+            Ok(watcher::Event::Delete(mc)) => {
+                synced_ctx
+                    .metrics
+                    .forget_ring(&mc.namespace().unwrap_or_default(), &mc.name_any());
+                forget.forget(&mc.uid().unwrap_or_default());
+            }
+            Ok(watcher::Event::Apply(mc)) if mc.decoded().is_some() => {
+                forget.forget(&mc.uid().unwrap_or_default());
+            }
+            _ => {}
         })
         .reflect(writer)
+        .inspect(move |_| {
+            let undecodable = counted_store
+                .state()
+                .iter()
+                .filter(|g| g.decoded().is_none())
+                .count();
+            count_ctx
+                .metrics
+                .undecodable_objects
+                .set(i64::try_from(undecodable).unwrap_or(i64::MAX));
+        })
         .applied_objects();
     let controller = Controller::for_stream(watch, reader);
     controller
@@ -84,15 +119,33 @@ pub async fn run(
         .reconcile_all_on(all_rx)
         .graceful_shutdown_on(shutdown)
         .run(
-            |mc, ctx| async move {
-                let key = format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());
-                let result = reconcile::reconcile(mc, ctx.clone()).await;
-                if result.is_ok() {
-                    ctx.failures.succeed(&key);
+            move |guarded, ctx| {
+                let reported = reported.clone();
+                async move {
+                    match &*guarded {
+                        GuardedMultiCasskop::Decoded(mc) => {
+                            let key =
+                                format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());
+                            let result =
+                                reconcile::reconcile(Arc::new((**mc).clone()), ctx.clone()).await;
+                            if result.is_ok() {
+                                ctx.failures.succeed(&key);
+                            }
+                            result
+                        }
+                        GuardedMultiCasskop::Undecodable { metadata, error } => {
+                            crate::poison::report(&ctx, &reported, metadata, error).await;
+                            Ok(Action::await_change())
+                        }
+                    }
                 }
-                result
             },
-            error_policy,
+            |guarded, error, ctx| match &*guarded {
+                GuardedMultiCasskop::Decoded(mc) => {
+                    error_policy(Arc::new((**mc).clone()), error, ctx)
+                }
+                GuardedMultiCasskop::Undecodable { .. } => Action::await_change(),
+            },
             ctx,
         )
         .for_each(|result| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::api::{MultiCasskopSpec, RolloutStrategy};
 use crate::core::seeds::{self, MAX_SEEDS_PER_DC, SeedDomain, SiteSeedInput};
 use crate::core::site_object::{Owner, SiteCassandraCluster, build_site_object, site_path};
+use crate::core::tenancy::TenancyPolicy;
 use crate::core::validate::{Finding, validate_multicasskop, validate_ring, validate_site};
 
 /// Default for `spec.rollout.progressDeadlineSeconds`.
@@ -55,8 +56,29 @@ pub struct FederationInput<'a> {
     pub known_sites: Option<&'a [String]>,
 }
 
-/// Decides what every site must hold, or returns every error found.
+/// Decides what every site must hold, or returns every error found, with the default tenant
+/// boundary: every site object is in the MultiCasskop's own namespace.
 pub fn plan_federation(input: FederationInput<'_>) -> Result<Federation, Vec<Finding>> {
+    plan_federation_with(input, &TenancyPolicy::default())
+}
+
+/// [`plan_federation`] with the namespaces the controller's settings allow beyond the
+/// MultiCasskop's own (`tenancy.allowedNamespaces`).
+pub fn plan_federation_with(
+    input: FederationInput<'_>,
+    tenancy: &TenancyPolicy,
+) -> Result<Federation, Vec<Finding>> {
+    plan(input, tenancy).map_err(|errors| {
+        // A base-level finding is found once per site; report it once.
+        let mut seen = BTreeSet::new();
+        errors
+            .into_iter()
+            .filter(|e| seen.insert(e.clone()))
+            .collect()
+    })
+}
+
+fn plan(input: FederationInput<'_>, tenancy: &TenancyPolicy) -> Result<Federation, Vec<Finding>> {
     let spec = input.spec;
     // Report every problem at once: spec-level errors do not stop the per-site checks.
     let mut errors = validate_multicasskop(input.name, spec, input.known_sites);
@@ -75,7 +97,21 @@ pub fn plan_federation(input: FederationInput<'_>) -> Result<Federation, Vec<Fin
             continue;
         }
         match build_site_object(owner, &spec.base, patch, site) {
-            Ok(site_object) => built.push(site_object),
+            Ok(site_object) => {
+                if let Err(message) = tenancy.check(input.namespace, &site_object.namespace) {
+                    let from_override = patch
+                        .pointer("/metadata/namespace")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|n| !n.is_empty());
+                    let path = if from_override {
+                        format!("spec.override.{site}.metadata.namespace")
+                    } else {
+                        "spec.base.metadata.namespace".to_string()
+                    };
+                    errors.push(Finding::new(path, message));
+                }
+                built.push(site_object);
+            }
             Err(found) => errors.extend(found),
         }
     }
@@ -196,28 +232,31 @@ fn choose_manual_seeds(
     Some((first.clone(), SeedSource::LegacyStatusSeedlist))
 }
 
-/// Warns about manual seeds whose host part names no pod of the ring.
+/// Warns about manual seeds whose host part names no pod of the ring. Checks each seed against
+/// the racks (no list of every pod: a ring may have thousands).
 fn manual_seed_warnings(list: &[String], sites: &[SiteSeedInput]) -> Vec<Finding> {
-    let mut pods = BTreeSet::new();
-    for site in sites {
-        for dc in &site.dcs {
-            for rack in &dc.racks {
-                for ordinal in 0..rack.nodes.max(0) {
-                    pods.insert(format!(
-                        "{}-{}-{}-{}",
-                        site.cluster, dc.name, rack.name, ordinal
-                    ));
-                }
-            }
-        }
-    }
+    let names_a_pod = |host: &str| {
+        sites.iter().any(|site| {
+            site.dcs.iter().any(|dc| {
+                dc.racks.iter().any(|rack| {
+                    host.strip_prefix(&format!("{}-{}-{}-", site.cluster, dc.name, rack.name))
+                        .and_then(|n| {
+                            (!n.starts_with('+') && (n == "0" || !n.starts_with('0')))
+                                .then(|| n.parse::<i32>().ok())
+                                .flatten()
+                        })
+                        .is_some_and(|ordinal| ordinal < rack.nodes)
+                })
+            })
+        })
+    };
     let example = sites
         .first()
         .map(|s| format!("{}-<dc>-<rack>-<n>", s.cluster))
         .unwrap_or_default();
     list.iter()
         .enumerate()
-        .filter(|(_, seed)| !pods.contains(seed.split('.').next().unwrap_or_default()))
+        .filter(|(_, seed)| !names_a_pod(seed.split('.').next().unwrap_or_default()))
         .map(|(i, seed)| {
             Finding::new(
                 format!("seedlist[{i}]"),
@@ -448,5 +487,120 @@ mod tests {
         let s = spec(json!({"base": {"metadata": {"name": "cass"}}, "override": {"a": null}}));
         let f = plan(&s, None).expect("valid");
         assert_eq!(f.sites[0].object["spec"], json!({}));
+    }
+
+    #[test]
+    fn tenant_boundary_table() {
+        use crate::core::tenancy::RULE;
+        let allowing = TenancyPolicy {
+            allowed_namespaces: [("ns".to_string(), vec!["cassandra".to_string()])].into(),
+        };
+        let none = TenancyPolicy::default();
+        let with_ns = |base_ns: Option<&str>, ovr_ns: Option<&str>| {
+            let mut s = two_sites();
+            if let Some(n) = base_ns {
+                s.base["metadata"]["namespace"] = json!(n);
+            }
+            if let Some(n) = ovr_ns {
+                s.overrides.get_mut("east").expect("east")["metadata"] = json!({"namespace": n});
+            }
+            s
+        };
+        let cases: Vec<(&str, MultiCasskopSpec, &TenancyPolicy, Option<&str>)> = vec![
+            (
+                "no namespace: the MultiCasskop's",
+                with_ns(None, None),
+                &none,
+                None,
+            ),
+            (
+                "own namespace written out",
+                with_ns(Some("ns"), None),
+                &none,
+                None,
+            ),
+            (
+                "base targets another tenant",
+                with_ns(Some("team-b"), None),
+                &none,
+                Some("spec.base.metadata.namespace"),
+            ),
+            (
+                "override targets kube-system",
+                with_ns(None, Some("kube-system")),
+                &none,
+                Some("spec.override.east.metadata.namespace"),
+            ),
+            (
+                "allowed by the settings",
+                with_ns(None, Some("cassandra")),
+                &allowing,
+                None,
+            ),
+            (
+                "allowed elsewhere, not here",
+                with_ns(None, Some("team-b")),
+                &allowing,
+                Some("spec.override.east.metadata.namespace"),
+            ),
+            (
+                "override back to own namespace",
+                with_ns(Some("team-b"), Some("ns")),
+                &none,
+                Some("spec.base.metadata.namespace"),
+            ),
+        ];
+        for (name, spec, policy, want) in cases {
+            let got = plan_federation_with(
+                FederationInput {
+                    name: "ring",
+                    namespace: "ns",
+                    spec: &spec,
+                    known_sites: None,
+                },
+                policy,
+            );
+            match want {
+                None => {
+                    got.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                }
+                Some(path) => {
+                    let errors = got.expect_err(name);
+                    let tenancy: Vec<_> =
+                        errors.iter().filter(|e| e.message.contains(RULE)).collect();
+                    assert_eq!(tenancy.len(), 1, "{name}: reported once: {errors:#?}");
+                    assert_eq!(tenancy[0].path, path, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_topologies_are_refused_quickly() {
+        let racks: Vec<_> = (0..10_000)
+            .map(|i| json!({"name": format!("r{i}")}))
+            .collect();
+        let s = spec(
+            json!({"base": {"metadata": {"name": "cass"}, "spec": {"nodesPerRacks": 2147483647}}, "override": {
+            "a": {"spec": {"topology": {"dc": [{"name": "d", "rack": racks}]}}}
+        }, "seeds": {"manual": ["cass-d-r1-0"]}}),
+        );
+        let started = std::time::Instant::now();
+        let errors = plan(&s, None).expect_err("bounds");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+        let text = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            text.contains("2147483647 is too large: at most 1000"),
+            "{text}"
+        );
+        assert!(text.contains("10000 racks; at most 16 per DC"), "{text}");
     }
 }

@@ -12,4 +12,5 @@ pub mod rollout;
 pub mod seeds;
 pub mod site_object;
 pub mod sync;
+pub mod tenancy;
 pub mod validate;

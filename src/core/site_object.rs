@@ -5,6 +5,17 @@
 //! are never written: CassKop resets them after acting, so re-applying them would restart the
 //! racks again and again. They are reported as warnings; trigger them at the site instead
 //! (`kubectl casskop restart`), where multi-casskop does not own those fields and leaves them be.
+//!
+//! Fields the MultiCasskop author cannot set, because propagating them would let a ring fight
+//! CassKop, the site's API server or another ring:
+//! - labels and annotations under `db.orange.com` (CassKop's `cassandraclusters.db.orange.com/*`,
+//!   such as its `last-applied-configuration`, and our own `multicasskop.db.orange.com/*`
+//!   ownership labels) are refused: the MultiCasskop is invalid and nothing is written;
+//! - any other `metadata` field (`ownerReferences`, `finalizers`, `resourceVersion`, `uid`,
+//!   `generation`, `managedFields`, `creationTimestamp`, `deletionTimestamp`, ...), any other
+//!   top-level field, and `status` other than the legacy `status.seedlist` are dropped with a
+//!   warning: only `apiVersion`, `kind`, `metadata.{name,namespace,labels,annotations}` and
+//!   `spec` are ever written.
 
 use serde_json::{Map, Value, json};
 
@@ -66,7 +77,7 @@ pub fn build_site_object(
         )]
     })?;
 
-    let mut errors = Vec::new();
+    let mut errors = reserved_metadata(&path, &merged);
     let base_name = base
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -119,7 +130,8 @@ pub fn build_site_object(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let mut warnings = drop_one_shot_triggers(&path, &mut spec);
+    let mut warnings = dropped_fields(&path, &merged);
+    warnings.extend(drop_one_shot_triggers(&path, &mut spec));
     warnings.extend(crate::core::validate::spec_warnings(&path, &spec));
 
     let mut meta = json!({ "name": base_name, "namespace": namespace, "labels": labels });
@@ -142,6 +154,76 @@ pub fn build_site_object(
         manual_seeds,
         warnings,
     })
+}
+
+/// The label and annotation domain that belongs to CassKop (`cassandraclusters.db.orange.com`)
+/// and to multi-casskop (`multicasskop.db.orange.com`).
+pub const RESERVED_DOMAIN: &str = "db.orange.com";
+
+/// Whether a label or annotation key is under [`RESERVED_DOMAIN`] (or a subdomain of it).
+pub fn is_reserved_key(key: &str) -> bool {
+    key.split_once('/').is_some_and(|(prefix, _)| {
+        let prefix = prefix.to_ascii_lowercase();
+        prefix == RESERVED_DOMAIN || prefix.ends_with(&format!(".{RESERVED_DOMAIN}"))
+    })
+}
+
+/// Refuses labels and annotations the author may not set (see the module doc).
+fn reserved_metadata(path: &str, merged: &Value) -> Vec<Finding> {
+    let mut errors = Vec::new();
+    for field in ["labels", "annotations"] {
+        let keys = merged
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys());
+        for key in keys.filter(|k| is_reserved_key(k)) {
+            errors.push(Finding::new(
+                format!("{path} metadata.{field}[{key:?}]"),
+                format!("keys under {RESERVED_DOMAIN} belong to CassKop (cassandraclusters.db.orange.com/*) and multi-casskop (multicasskop.db.orange.com/*); setting them would make the ring fight CassKop or another ring: remove it"),
+            ));
+        }
+    }
+    errors
+}
+
+/// Warns about fields that are never written (see the module doc).
+fn dropped_fields(path: &str, merged: &Value) -> Vec<Finding> {
+    let mut warnings = Vec::new();
+    let top = merged.as_object().into_iter().flat_map(|m| m.keys());
+    for key in
+        top.filter(|k| !["apiVersion", "kind", "metadata", "spec", "status"].contains(&k.as_str()))
+    {
+        warnings.push(Finding::new(
+            format!("{path} {key}"),
+            "not propagated: only apiVersion, kind, metadata (name, namespace, labels, annotations) and spec are written",
+        ));
+    }
+    let metadata = merged
+        .get("metadata")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys());
+    for key in
+        metadata.filter(|k| !["name", "namespace", "labels", "annotations"].contains(&k.as_str()))
+    {
+        warnings.push(Finding::new(
+            format!("{path} metadata.{key}"),
+            "not propagated: the site's API server and CassKop own it; only name, namespace, labels and annotations are written",
+        ));
+    }
+    let status = merged
+        .get("status")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys());
+    for key in status.filter(|k| k.as_str() != "seedlist") {
+        warnings.push(Finding::new(
+            format!("{path} status.{key}"),
+            "not propagated: CassKop owns the status; only status.seedlist (a hand-written seed list) is read",
+        ));
+    }
+    warnings
 }
 
 /// Removes CassKop's one-shot triggers from `spec`, warning about any that were set to true.
@@ -251,7 +333,15 @@ mod tests {
         );
         assert_eq!(built.manual_seeds, Some(vec!["s1".to_string()]));
         assert_eq!(built.name, "cass");
-        assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+        let warned: Vec<_> = built.warnings.iter().map(|w| w.path.clone()).collect();
+        assert_eq!(
+            warned,
+            vec![
+                "site east (spec.base + spec.override.east): metadata.finalizers",
+                "site east (spec.base + spec.override.east): metadata.resourceVersion",
+                "site east (spec.base + spec.override.east): status.phase",
+            ]
+        );
     }
 
     #[test]
@@ -264,10 +354,95 @@ mod tests {
     }
 
     #[test]
-    fn user_labels_cannot_take_over_ownership_labels() {
-        let base = json!({"metadata":{"name":"c","labels":{(OWNER_NAME_LABEL):"other", (SITE_LABEL):"x"}}});
+    fn reserved_labels_and_annotations_are_refused() {
+        let cases = [
+            (
+                "our ownership label in base",
+                json!({"metadata":{"name":"c","labels":{(OWNER_NAME_LABEL):"other"}}}),
+                json!({}),
+                "metadata.labels[\"multicasskop.db.orange.com/name\"]",
+            ),
+            (
+                "our site label in an override",
+                json!({"metadata":{"name":"c"}}),
+                json!({"metadata":{"labels":{(SITE_LABEL):"x"}}}),
+                "metadata.labels[\"multicasskop.db.orange.com/site\"]",
+            ),
+            (
+                "CassKop's last-applied annotation",
+                json!({"metadata":{"name":"c","annotations":{(crate::labels::CASSKOP_LAST_APPLIED_ANNOTATION):"{}"}}}),
+                json!({}),
+                "metadata.annotations[\"cassandraclusters.db.orange.com/last-applied-configuration\"]",
+            ),
+            (
+                "any key of the domain, any case",
+                json!({"metadata":{"name":"c","annotations":{"DB.Orange.com/x":"1"}}}),
+                json!({}),
+                "metadata.annotations[\"DB.Orange.com/x\"]",
+            ),
+            (
+                "our abandon annotation",
+                json!({"metadata":{"name":"c","annotations":{(crate::labels::ABANDON_SITES_ANNOTATION):"s"}}}),
+                json!({}),
+                "metadata.annotations[\"multicasskop.db.orange.com/abandon-sites\"]",
+            ),
+        ];
+        for (name, base, ovr, want) in cases {
+            let errors = build_site_object(OWNER, &base, &ovr, "s").expect_err(name);
+            assert!(errors[0].path.ends_with(want), "{name}: {}", errors[0]);
+            assert!(errors[0].message.contains("fight CassKop"), "{name}");
+        }
+        for fine in [
+            "orange.com/x",
+            "example.com/db.orange.com",
+            "app",
+            "notdb.orange.com/x",
+        ] {
+            let base =
+                json!({"metadata":{"name":"c","labels":{(fine):"v"},"annotations":{(fine):"v"}}});
+            build_site_object(OWNER, &base, &json!({}), "s")
+                .unwrap_or_else(|e| panic!("{fine}: {e:?}"));
+        }
+    }
+
+    #[test]
+    fn fields_that_would_fight_are_dropped_with_warnings() {
+        let base = json!({
+            "metadata": {"name": "c", "ownerReferences": [{"uid": "u"}], "uid": "u", "generation": 3, "managedFields": [], "finalizers": ["f"], "resourceVersion": "1", "deletionTimestamp": "2020-01-01T00:00:00Z"},
+            "status": {"seedlist": ["c-dc1-rack1-0"], "phase": "Running", "cassandraRackStatus": {}},
+            "extra": 1,
+        });
         let built = build_site_object(OWNER, &base, &json!({}), "s").expect("valid");
-        assert_eq!(built.object["metadata"]["labels"], labels("s", &[]));
+        assert_eq!(
+            built.object["metadata"],
+            json!({"name": "c", "namespace": "mc-ns", "labels": labels("s", &[])})
+        );
+        assert!(built.object.get("status").is_none() && built.object.get("extra").is_none());
+        let mut warned: Vec<_> = built
+            .warnings
+            .iter()
+            .map(|w| {
+                w.path
+                    .trim_start_matches("site s (spec.base + spec.override.s): ")
+                    .to_string()
+            })
+            .collect();
+        warned.sort();
+        assert_eq!(
+            warned,
+            vec![
+                "extra",
+                "metadata.deletionTimestamp",
+                "metadata.finalizers",
+                "metadata.generation",
+                "metadata.managedFields",
+                "metadata.ownerReferences",
+                "metadata.resourceVersion",
+                "metadata.uid",
+                "status.cassandraRackStatus",
+                "status.phase",
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,23 @@ use crate::core::seeds::DcNodes;
 /// Longest Kubernetes label value, and so the longest MultiCasskop name (it goes in a label).
 pub const MAX_LABEL_VALUE: usize = 63;
 
+/// Most Cassandra nodes per rack. CassKop runs a rack as one StatefulSet and adds or removes
+/// one pod at a time, so a rack of 1,000 nodes already takes days to scale; larger values are
+/// typos (or attacks) that would make CassKop and multi-casskop plan millions of pods.
+pub const MAX_NODES_PER_RACK: i32 = 1000;
+/// Most DCs at one site (a DC is a Cassandra replication unit; real rings use a handful).
+pub const MAX_DCS_PER_SITE: usize = 16;
+/// Most racks per DC (racks are usually availability zones: 1 to 6).
+pub const MAX_RACKS_PER_DC: usize = 16;
+/// Most sites in one ring (keys of `spec.override`).
+pub const MAX_SITES: usize = 32;
+/// Most hand-written seeds (CassKop uses at most 3 per DC).
+pub const MAX_MANUAL_SEEDS: usize = 64;
+/// Longest `spec.rollout.progressDeadlineSeconds`: a week.
+pub const MAX_PROGRESS_DEADLINE_SECONDS: u32 = 7 * 24 * 3600;
+/// Longest DNS name (seed hosts and seed domains).
+pub const MAX_DNS_NAME: usize = 253;
+
 /// A problem found in the input, with the path of the field it is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
@@ -122,6 +139,15 @@ pub fn validate_multicasskop(
             "must be a CassandraCluster object (apiVersion, kind, metadata, spec)",
         ));
     }
+    if spec.overrides.len() > MAX_SITES {
+        errors.push(Finding::new(
+            "spec.override",
+            format!(
+                "{} sites; at most {MAX_SITES} per ring",
+                spec.overrides.len()
+            ),
+        ));
+    }
     if spec.overrides.is_empty() {
         errors.push(Finding::new(
             "spec.override",
@@ -130,7 +156,12 @@ pub fn validate_multicasskop(
     }
     for (site, value) in &spec.overrides {
         let path = format!("spec.override.{site}");
-        if !is_dns1123_label(site) {
+        if site.is_empty() {
+            errors.push(Finding::new(
+                "spec.override[\"\"]",
+                "empty site name: every key of spec.override must name a configured site",
+            ));
+        } else if !is_dns1123_label(site) {
             errors.push(Finding::new(&path, "site names must be DNS-1123 labels (lowercase letters, digits, '-'; at most 63): they are written as label values"));
         }
         if let Some(known) = known_sites
@@ -151,31 +182,69 @@ pub fn validate_multicasskop(
     if let Some(rollout) = &spec.rollout {
         check_site_list(&mut errors, "spec.rollout.order", &rollout.order, spec);
         check_site_list(&mut errors, "spec.rollout.paused", &rollout.paused, spec);
+        if let Some(seconds) = rollout.progress_deadline_seconds
+            && !(1..=MAX_PROGRESS_DEADLINE_SECONDS).contains(&seconds)
+        {
+            errors.push(Finding::new(
+                "spec.rollout.progressDeadlineSeconds",
+                format!("{seconds} is out of range: 1 to {MAX_PROGRESS_DEADLINE_SECONDS} (a week)"),
+            ));
+        }
     }
     if let Some(seeds) = &spec.seeds {
         if let Some(per_dc) = seeds.per_dc
             && !(1..=3).contains(&per_dc)
         {
             errors.push(Finding::new(
-                "spec.seeds.perDC",
+                "spec.seeds.perDc",
                 format!("{per_dc} is out of range: CassKop uses 1 to 3 seeds per DC"),
             ));
         }
-        for site in seeds.domains.keys() {
+        for (site, domain) in &seeds.domains {
             if !spec.overrides.contains_key(site) {
                 errors.push(Finding::new(
                     format!("spec.seeds.domains.{site}"),
                     format!("{site:?} is not a site of spec.override; remove it or fix the name"),
                 ));
             }
+            if domain.len() > MAX_DNS_NAME {
+                errors.push(Finding::new(
+                    format!("spec.seeds.domains.{site}"),
+                    format!(
+                        "{} characters; a DNS name has at most {MAX_DNS_NAME}",
+                        domain.len()
+                    ),
+                ));
+            }
         }
-        if let Some(manual) = &seeds.manual
-            && manual.iter().any(|s| s.trim().is_empty())
-        {
-            errors.push(Finding::new(
-                "spec.seeds.manual",
-                "contains an empty seed; remove it",
-            ));
+        if let Some(manual) = &seeds.manual {
+            if manual.is_empty() {
+                errors.push(Finding::new(
+                    "spec.seeds.manual",
+                    "is empty: a ring without seeds cannot start or heal; list the seeds, or remove spec.seeds.manual to have them computed",
+                ));
+            }
+            if manual.len() > MAX_MANUAL_SEEDS {
+                errors.push(Finding::new(
+                    "spec.seeds.manual",
+                    format!(
+                        "{} seeds; at most {MAX_MANUAL_SEEDS} (CassKop uses 3 per DC)",
+                        manual.len()
+                    ),
+                ));
+            }
+            if manual.iter().any(|s| s.trim().is_empty()) {
+                errors.push(Finding::new(
+                    "spec.seeds.manual",
+                    "contains an empty seed; remove it",
+                ));
+            }
+            if manual.iter().any(|s| s.len() > MAX_DNS_NAME) {
+                errors.push(Finding::new(
+                    "spec.seeds.manual",
+                    format!("contains a seed longer than {MAX_DNS_NAME} characters (a DNS name)"),
+                ));
+            }
         }
     }
     errors
@@ -187,6 +256,16 @@ fn check_site_list(
     sites: &[String],
     spec: &MultiCasskopSpec,
 ) {
+    if sites.len() > MAX_SITES {
+        errors.push(Finding::new(
+            path,
+            format!(
+                "{} entries; at most {MAX_SITES} (one per site)",
+                sites.len()
+            ),
+        ));
+        return;
+    }
     for (i, site) in sites.iter().enumerate() {
         if !spec.overrides.contains_key(site) {
             errors.push(Finding::new(
@@ -224,7 +303,12 @@ pub fn validate_site(
         ));
     }
     if let Some(n) = spec.nodes_per_racks {
-        if n < 0 {
+        if n > MAX_NODES_PER_RACK {
+            errors.push(Finding::new(
+                at("spec.nodesPerRacks"),
+                format!("{n} is too large: at most {MAX_NODES_PER_RACK} nodes per rack"),
+            ));
+        } else if n < 0 {
             errors.push(Finding::new(
                 at("spec.nodesPerRacks"),
                 format!("{n} is negative; use 0 or more"),
@@ -240,6 +324,15 @@ pub fn validate_site(
         errors.push(Finding::new(at("spec.autoUpdateSeedList"), "true makes each site's CassKop rewrite the ring's shared seed list with local seeds (endless rolling restarts); remove it: multi-casskop manages the seed list"));
     }
     let dc_views = spec.topology.as_ref().and_then(|t| t.dc.as_ref());
+    if let Some(dcs) = dc_views
+        && dcs.len() > MAX_DCS_PER_SITE
+    {
+        errors.push(Finding::new(
+            at("spec.topology.dc"),
+            format!("{} DCs; at most {MAX_DCS_PER_SITE} per site", dcs.len()),
+        ));
+        return errors;
+    }
     for (i, dc) in dc_views.into_iter().flatten().enumerate() {
         if let Some(n) = dc.nodes_per_racks
             && n < 0
@@ -248,6 +341,23 @@ pub fn validate_site(
                 at(&format!("spec.topology.dc[{i}].nodesPerRacks")),
                 format!("{n} is negative; use 0 or more"),
             ));
+        }
+        if let Some(n) = dc.nodes_per_racks
+            && n > MAX_NODES_PER_RACK
+        {
+            errors.push(Finding::new(
+                at(&format!("spec.topology.dc[{i}].nodesPerRacks")),
+                format!("{n} is too large: at most {MAX_NODES_PER_RACK} nodes per rack"),
+            ));
+        }
+        if let Some(racks) = &dc.rack
+            && racks.len() > MAX_RACKS_PER_DC
+        {
+            errors.push(Finding::new(
+                at(&format!("spec.topology.dc[{i}].rack")),
+                format!("{} racks; at most {MAX_RACKS_PER_DC} per DC", racks.len()),
+            ));
+            return errors;
         }
         if dc.name.as_deref().is_none_or(str::is_empty) {
             errors.push(Finding::new(
@@ -480,9 +590,76 @@ mod tests {
                 },
                 None,
                 vec![
-                    "spec.seeds.perDC: 4 is out of range",
+                    "spec.seeds.perDc: 4 is out of range",
                     "spec.seeds.domains.q: \"q\" is not a site of spec.override",
                     "spec.seeds.manual: contains an empty seed",
+                ],
+            ),
+            (
+                "empty manual seed list",
+                "ring".into(),
+                MultiCasskopSpec {
+                    seeds: Some(SeedPolicy {
+                        manual: Some(vec![]),
+                        ..Default::default()
+                    }),
+                    ..spec_with_sites(&["a"])
+                },
+                None,
+                vec!["spec.seeds.manual: is empty: a ring without seeds"],
+            ),
+            (
+                "too many manual seeds, too long a seed",
+                "ring".into(),
+                MultiCasskopSpec {
+                    seeds: Some(SeedPolicy {
+                        manual: Some(vec!["s".repeat(300); 65]),
+                        ..Default::default()
+                    }),
+                    ..spec_with_sites(&["a"])
+                },
+                None,
+                vec![
+                    "spec.seeds.manual: 65 seeds; at most 64",
+                    "spec.seeds.manual: contains a seed longer than 253",
+                ],
+            ),
+            (
+                "empty site name",
+                "ring".into(),
+                spec_with_sites(&[""]),
+                None,
+                vec!["spec.override[\"\"]: empty site name"],
+            ),
+            (
+                "too many sites",
+                "ring".into(),
+                spec_with_sites(
+                    &(0..33)
+                        .map(|i| format!("s{i}"))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                ),
+                None,
+                vec!["spec.override: 33 sites; at most 32"],
+            ),
+            (
+                "progress deadline beyond a week, rollout order too long",
+                "ring".into(),
+                MultiCasskopSpec {
+                    rollout: Some(RolloutPolicy {
+                        progress_deadline_seconds: Some(u32::MAX),
+                        order: vec!["a".into(); 33],
+                        ..Default::default()
+                    }),
+                    ..spec_with_sites(&["a"])
+                },
+                None,
+                vec![
+                    "spec.rollout.order: 33 entries; at most 32",
+                    "spec.rollout.progressDeadlineSeconds: 4294967295 is out of range",
                 ],
             ),
         ];
@@ -573,6 +750,37 @@ mod tests {
                 "ns",
                 json!({"topology":{"dc":[{"name":"d","nodesPerRacks":0}]}}),
                 vec![],
+            ),
+            (
+                "nodesPerRacks at the bound",
+                "cass",
+                "ns",
+                json!({"nodesPerRacks":1000,"topology":{"dc":[{"name":"d","nodesPerRacks":1000}]}}),
+                vec![],
+            ),
+            (
+                "nodesPerRacks i32::MAX, spec and DC",
+                "cass",
+                "ns",
+                json!({"nodesPerRacks":2147483647,"topology":{"dc":[{"name":"d","nodesPerRacks":1001}]}}),
+                vec![
+                    "S spec.nodesPerRacks: 2147483647 is too large: at most 1000",
+                    "S spec.topology.dc[0].nodesPerRacks: 1001 is too large",
+                ],
+            ),
+            (
+                "too many DCs",
+                "cass",
+                "ns",
+                json!({"topology":{"dc":(0..17).map(|i| json!({"name": format!("d{i}")})).collect::<Vec<_>>()}}),
+                vec!["S spec.topology.dc: 17 DCs; at most 16"],
+            ),
+            (
+                "too many racks",
+                "cass",
+                "ns",
+                json!({"topology":{"dc":[{"name":"d","rack":(0..17).map(|i| json!({"name": format!("r{i}")})).collect::<Vec<_>>()}]}}),
+                vec!["S spec.topology.dc[0].rack: 17 racks; at most 16"],
             ),
             (
                 "maxPodUnavailable 0",

@@ -1,0 +1,214 @@
+//! A MultiCasskop as read from the API server, or why it could not be read: one object that
+//! fails to decode must never break the list (and so every ring) it arrives in.
+//!
+//! kube's `DeserializeGuard` buffers each object through the outer parser, so an object nested
+//! deeper than serde_json's recursion limit (128) still fails the whole list. Here each object
+//! is first captured as raw JSON (`RawValue`, which serde_json skips over without recursion),
+//! then decoded on its own: a failure (too deep, a number out of range, a wrong type the
+//! schema let through) is kept with the object's metadata and reported on that object only.
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::MultiCasskop;
+
+/// Longest decode error kept (an error may quote a long string of the object).
+pub const MAX_ERROR_CHARS: usize = 300;
+
+/// A MultiCasskop, or the metadata of one that could not be decoded and why.
+#[derive(Clone, Debug)]
+pub enum GuardedMultiCasskop {
+    /// Decoded.
+    Decoded(Box<MultiCasskop>),
+    /// Could not be decoded.
+    Undecodable {
+        /// Its metadata (always decodable: the API server validates it).
+        metadata: Box<ObjectMeta>,
+        /// Why, with the field path, capped at [`MAX_ERROR_CHARS`].
+        error: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct MetadataOnly {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
+/// Decodes one object's JSON text.
+pub fn decode(text: &str) -> GuardedMultiCasskop {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, MultiCasskop>(&mut deserializer) {
+        Ok(mc) => GuardedMultiCasskop::Decoded(Box::new(mc)),
+        Err(e) => {
+            let inner = e.inner();
+            let mut error = if inner.to_string().starts_with("recursion limit exceeded") {
+                format!(
+                    "the object nests deeper than {} levels (at {}); multi-casskop cannot read it: flatten spec.base/spec.override (e.g. spec.config)",
+                    128,
+                    e.path()
+                )
+            } else {
+                format!("{}: {inner}", e.path())
+            };
+            if error.chars().count() > MAX_ERROR_CHARS {
+                error = error.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
+            }
+            let metadata = serde_json::from_str::<MetadataOnly>(text)
+                .map(|m| Box::new(m.metadata))
+                .unwrap_or_default();
+            GuardedMultiCasskop::Undecodable { metadata, error }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GuardedMultiCasskop {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(decode(raw.get()))
+    }
+}
+
+impl GuardedMultiCasskop {
+    /// The MultiCasskop, when it decoded.
+    pub fn decoded(&self) -> Option<&MultiCasskop> {
+        match self {
+            GuardedMultiCasskop::Decoded(mc) => Some(mc),
+            GuardedMultiCasskop::Undecodable { .. } => None,
+        }
+    }
+}
+
+impl Resource for GuardedMultiCasskop {
+    type DynamicType = ();
+    type Scope = <MultiCasskop as Resource>::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        MultiCasskop::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        MultiCasskop::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        MultiCasskop::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        MultiCasskop::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            GuardedMultiCasskop::Decoded(mc) => &mc.metadata,
+            GuardedMultiCasskop::Undecodable { metadata, .. } => metadata,
+        }
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            GuardedMultiCasskop::Decoded(mc) => &mut mc.metadata,
+            GuardedMultiCasskop::Undecodable { metadata, .. } => metadata,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::ResourceExt;
+    use serde_json::json;
+
+    fn object(name: &str, spec: serde_json::Value) -> serde_json::Value {
+        json!({"apiVersion": "db.orange.com/v2", "kind": "MultiCasskop",
+               "metadata": {"name": name, "namespace": "ns"}, "spec": spec})
+    }
+
+    fn deep(levels: usize) -> String {
+        format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels))
+    }
+
+    #[test]
+    fn one_bad_object_does_not_break_the_list() {
+        let good = object("good", json!({"base": {"metadata": {"name": "c"}}}));
+        let overflow = object(
+            "overflow",
+            json!({"base": {}, "rollout": {"progressDeadlineSeconds": 4294967296u64}}),
+        );
+        let wrong = object("wrong", json!({"base": {}, "override": ["a"]}));
+        let depth = |n| {
+            format!(
+                r#"{{"apiVersion":"db.orange.com/v2","kind":"MultiCasskop","metadata":{{"name":"deep{n}","namespace":"ns"}},"spec":{{"base":{{"spec":{{"config":{}}}}}}}}}"#,
+                deep(n)
+            )
+        };
+        let list = format!(
+            r#"{{"apiVersion":"v1","kind":"List","metadata":{{}},"items":[{good},{overflow},{},{wrong},{}]}}"#,
+            depth(130),
+            depth(1000)
+        );
+        let parsed: kube::core::ObjectList<GuardedMultiCasskop> =
+            serde_json::from_str(&list).expect("the list decodes whatever its items hold");
+        let got: Vec<(String, Option<String>)> = parsed
+            .items
+            .iter()
+            .map(|g| {
+                (
+                    g.name_any(),
+                    match g {
+                        GuardedMultiCasskop::Decoded(_) => None,
+                        GuardedMultiCasskop::Undecodable { error, .. } => Some(error.clone()),
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(got[0], ("good".into(), None));
+        assert_eq!(got[1].0, "overflow");
+        assert!(
+            got[1].1.as_deref().is_some_and(|e| e.starts_with(
+                "spec.rollout.progressDeadlineSeconds: invalid value: integer `4294967296`, expected u32"
+            )),
+            "{:?}",
+            got[1]
+        );
+        for (i, name) in [(2, "deep130"), (4, "deep1000")] {
+            assert_eq!(got[i].0, name);
+            assert!(
+                got[i]
+                    .1
+                    .as_deref()
+                    .is_some_and(|e| e.contains("nests deeper than 128 levels")),
+                "{:?}",
+                got[i]
+            );
+        }
+        assert!(
+            got[3]
+                .1
+                .as_deref()
+                .is_some_and(|e| e.starts_with("spec.override: invalid type: sequence")),
+            "{:?}",
+            got[3]
+        );
+    }
+
+    #[test]
+    fn errors_are_capped() {
+        let text = object(
+            "long",
+            json!({"base": {}, "deleteCassandraCluster": "x".repeat(5000)}),
+        )
+        .to_string();
+        match decode(&text) {
+            GuardedMultiCasskop::Undecodable { error, metadata } => {
+                assert!(
+                    error.chars().count() <= MAX_ERROR_CHARS + 1,
+                    "{}",
+                    error.len()
+                );
+                assert_eq!(metadata.name.as_deref(), Some("long"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
