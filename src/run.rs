@@ -120,6 +120,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Whether the controller task is still running (it has not panicked or returned).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
     /// Stops: no new reconciles start, running ones may finish within [`STOP_GRACE`]; then
     /// whatever is left is aborted (every decision is recomputed from the clusters on start).
     pub async fn stop(mut self) {

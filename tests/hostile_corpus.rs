@@ -8,50 +8,11 @@
 //! does with the object if it is stored (`controller: invalid|undecodable|warning: <fragment>`,
 //! or `n/a` when the API server cannot store it at all). The body is the object as JSON.
 
+mod common;
+
+use common::corpus::{KNOWN_SITES, corpus};
 use multi_casskop::api::guarded::{GuardedMultiCasskop, decode};
 use multi_casskop::core::federation::{FederationInput, plan_federation};
-
-/// One corpus file.
-pub struct Hostile {
-    pub file: String,
-    pub apiserver: String,
-    pub controller: String,
-    pub body: String,
-}
-
-pub fn corpus() -> Vec<Hostile> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/hostile exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("readable");
-            let header = |key: &str| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
-                    .unwrap_or_else(|| panic!("{}: no `# {key}:` line", path.display()))
-                    .to_string()
-            };
-            Hostile {
-                file: path.file_name().expect("name").to_string_lossy().into(),
-                apiserver: header("apiserver"),
-                controller: header("controller"),
-                body: text
-                    .lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            }
-        })
-        .collect()
-}
-
-pub const KNOWN_SITES: [&str; 3] = ["site-a", "site-b", "site-c"];
 
 #[test]
 fn every_hostile_object_is_handled_by_the_pure_path() {

@@ -36,7 +36,43 @@ pub enum GuardedMultiCasskop {
 #[derive(Deserialize)]
 struct MetadataOnly {
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: MetadataLite,
+}
+
+/// The metadata fields the controller uses. Not `ObjectMeta`: its `managedFields` mirror the
+/// object's structure, so they are as deep as the spec that could not be decoded; unknown
+/// fields here are skipped without recursion.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct MetadataLite {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    finalizers: Option<Vec<String>>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl From<MetadataLite> for ObjectMeta {
+    fn from(m: MetadataLite) -> Self {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
+            generation: m.generation,
+            creation_timestamp: m.creation_timestamp,
+            deletion_timestamp: m.deletion_timestamp,
+            finalizers: m.finalizers,
+            labels: m.labels,
+            annotations: m.annotations,
+            ..Default::default()
+        }
+    }
 }
 
 /// Decodes one object's JSON text.
@@ -59,7 +95,7 @@ pub fn decode(text: &str) -> GuardedMultiCasskop {
                 error = error.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
             }
             let metadata = serde_json::from_str::<MetadataOnly>(text)
-                .map(|m| Box::new(m.metadata))
+                .map(|m| Box::new(m.metadata.into()))
                 .unwrap_or_default();
             GuardedMultiCasskop::Undecodable { metadata, error }
         }
@@ -190,6 +226,22 @@ mod tests {
             "{:?}",
             got[3]
         );
+    }
+
+    #[test]
+    fn deep_managed_fields_do_not_hide_the_name() {
+        let text = format!(
+            r#"{{"apiVersion":"db.orange.com/v2","kind":"MultiCasskop","metadata":{{"name":"deep","namespace":"ns","uid":"u","managedFields":[{{"manager":"kubectl","fieldsV1":{}}}]}},"spec":{{"base":{{"spec":{{"config":{}}}}}}}}}"#,
+            deep(1000),
+            deep(1000)
+        );
+        match decode(&text) {
+            GuardedMultiCasskop::Undecodable { metadata, error } => {
+                assert_eq!(metadata.name.as_deref(), Some("deep"), "{error}");
+                assert_eq!(metadata.uid.as_deref(), Some("u"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

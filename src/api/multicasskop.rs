@@ -71,7 +71,7 @@ pub struct SeedPolicy {
     /// Without either, seeds use the cluster-local `<cluster>.<namespace>` and may not resolve
     /// across sites.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 32), inner(length(max = 253)))]
+    #[schemars(extend("maxProperties" = 32))]
     pub domains: BTreeMap<String, String>,
 
     /// Seeds per datacenter, 1 to 3 (default 3, CassKop's rule). `perDC` is read too by

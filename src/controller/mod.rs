@@ -113,6 +113,7 @@ pub async fn run(
                 .set(i64::try_from(undecodable).unwrap_or(i64::MAX));
         })
         .applied_objects();
+    let live = reader.clone();
     let controller = Controller::for_stream(watch, reader);
     controller
         .reconcile_on(one_rx)
@@ -121,6 +122,7 @@ pub async fn run(
         .run(
             move |guarded, ctx| {
                 let reported = reported.clone();
+                let live = live.clone();
                 async move {
                     match &*guarded {
                         GuardedMultiCasskop::Decoded(mc) => {
@@ -130,6 +132,14 @@ pub async fn run(
                                 reconcile::reconcile(Arc::new((**mc).clone()), ctx.clone()).await;
                             if result.is_ok() {
                                 ctx.failures.succeed(&key);
+                            }
+                            // A reconcile that ends after the watch reported the deletion must
+                            // not bring the ring's metric series back.
+                            if live.get(&ObjectRef::from_obj(&*guarded)).is_none() {
+                                ctx.metrics.forget_ring(
+                                    &mc.namespace().unwrap_or_default(),
+                                    &mc.name_any(),
+                                );
                             }
                             result
                         }

@@ -71,7 +71,7 @@ app.kubernetes.io/part-of: multi-casskop
 
 {{/* The settings file (see src/config.rs). */}}
 {{- define "multi-casskop.settings" -}}
-{{- $s := dict "logFormat" .Values.logFormat "sites" (.Values.sites | default list) }}
+{{- $s := dict "logFormat" .Values.logFormat "sites" (.Values.sites | default list) "httpAddr" "0.0.0.0:8080" }}
 {{- with .Values.watchNamespace }}
 {{- $_ := set $s "namespace" . }}
 {{- end }}
