@@ -177,12 +177,14 @@ async fn prepare(
         }
         registry.upsert(&site.name, source, client, site.namespace.clone());
     }
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         management,
         registry,
         std::env::var("POD_NAME").ok(),
         metrics,
-    ));
+    );
+    ctx.tenancy = settings.tenancy.clone();
+    let ctx = Arc::new(ctx);
     Ok((ctx, triggers))
 }
 

@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::backoff::Failures;
 use crate::controller::ledger::Ledger;
+use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;
 use crate::sites::SiteRegistry;
 
@@ -36,6 +37,8 @@ pub struct Context {
     pub management_synced: AtomicBool,
     /// This replica holds the lease (always true without leader election).
     pub leading: AtomicBool,
+    /// Which site namespaces each MultiCasskop namespace may target (settings).
+    pub tenancy: TenancyPolicy,
 }
 
 impl Context {
@@ -60,6 +63,7 @@ impl Context {
             metrics,
             management_synced: AtomicBool::new(false),
             leading: AtomicBool::new(true),
+            tenancy: TenancyPolicy::default(),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::controller::ownership::{self, Claim, Ownership};
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;
 use crate::core::evidence::{CasskopEvidence, digest};
-use crate::core::federation::{Federation, FederationInput, plan_federation};
+use crate::core::federation::{Federation, FederationInput, plan_federation_with};
 use crate::core::readiness::{Observation, SiteReadiness};
 use crate::core::rollout::{SiteFacts, Step, plan_rollout};
 use crate::core::site_object::SiteCassandraCluster;
@@ -80,12 +80,13 @@ async fn reconcile_ring(
     let name = mc.name_any();
     let previous: Vec<SiteStatus> = mc.status.iter().flat_map(|s| s.sites.clone()).collect();
     let known = ctx.sites.names();
-    let federation = match plan_federation(FederationInput {
+    let input = FederationInput {
         name: &name,
         namespace,
         spec: &mc.spec,
         known_sites: Some(&known),
-    }) {
+    };
+    let federation = match plan_federation_with(input, &ctx.tenancy) {
         Ok(f) => f,
         Err(findings) => {
             let message = findings_message(&findings);
