@@ -60,6 +60,25 @@ async fn create_rolls_out_site_by_site_with_one_seed_list() {
         ("site-c", "Initializing"),
     ])
     .await;
+    // One Event series per site: the Events of different sites do not merge into one that
+    // names only the first site.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.management.clone(), &env.namespace);
+    let created: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .filter_map(|e| e.note)
+        .collect();
+    for site in SITES {
+        assert!(
+            created.iter().any(|n| n.ends_with(&format!("at site {site}"))),
+            "no Created Event for {site}: {created:?}"
+        );
+    }
     let cc_b = env.ccs("site-b").get("cass").await.expect("site-b");
     let fields = cc_b.metadata.managed_fields.clone().unwrap_or_default();
     let ours: Vec<_> = fields
@@ -442,7 +461,9 @@ async fn removed_site_without_delete_flag_is_orphaned() {
         .filter_map(|f| f.manager.clone())
         .collect();
     assert!(
-        !managers.iter().any(|m| m == multi_casskop::labels::RELEASE_FIELD_MANAGER),
+        !managers
+            .iter()
+            .any(|m| m == multi_casskop::labels::RELEASE_FIELD_MANAGER),
         "not scaled down: {managers:?}"
     );
     assert_eq!(

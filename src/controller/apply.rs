@@ -111,12 +111,17 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
                 };
                 let object = format!("{}/{}", desired.namespace, desired.name);
                 info!(multicasskop = %key.ring, site = %key.site, %object, reason, generation = written.generation, "wrote site");
-                status::event(
+                status::site_event(
                     ctx,
                     mc,
                     EventKind::Normal,
                     reason,
                     format!("{verb} CassandraCluster {object} at site {}", key.site),
+                    Some(status::at_site(
+                        &key.site,
+                        &desired.namespace,
+                        &desired.name,
+                    )),
                 )
                 .await;
             }
@@ -146,7 +151,19 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
                 } else {
                     "WriteFailed"
                 };
-                status::event(ctx, mc, EventKind::Warning, reason, message.clone()).await;
+                status::site_event(
+                    ctx,
+                    mc,
+                    EventKind::Warning,
+                    reason,
+                    message.clone(),
+                    Some(status::at_site(
+                        &key.site,
+                        &desired.namespace,
+                        &desired.name,
+                    )),
+                )
+                .await;
             }
             Applied {
                 state,

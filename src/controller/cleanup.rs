@@ -166,7 +166,15 @@ async fn clean_site(
         match site_io::delete(&handle, ns, name).await {
             Ok(()) => {
                 let note = format!("deleted CassandraCluster {ns}/{name} at site {site}");
-                status::event(ctx, mc, EventKind::Normal, "Deleted", note).await;
+                status::site_event(
+                    ctx,
+                    mc,
+                    EventKind::Normal,
+                    "Deleted",
+                    note,
+                    Some(status::at_site(site, ns, name)),
+                )
+                .await;
             }
             Err(e) => return (SiteState::Deleting, e.to_string(), !give_up),
         }

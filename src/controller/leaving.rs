@@ -216,7 +216,15 @@ async fn scale_down(
                 prev.namespace, prev.name, site.name
             );
             info!(multicasskop = %key.ring, site = %site.name, "decommissioning");
-            status::event(ctx, mc, EventKind::Normal, "Decommissioning", note.clone()).await;
+            status::site_event(
+                ctx,
+                mc,
+                EventKind::Normal,
+                "Decommissioning",
+                note.clone(),
+                Some(status::at_site(&site.name, &prev.namespace, &prev.name)),
+            )
+            .await;
             (SiteState::Decommissioning, note)
         }
         Err(e) => {
@@ -245,7 +253,15 @@ async fn remove(leaving: &Leaving<'_>, delay: &mut Option<Duration>) -> (SiteSta
                 prev.namespace, prev.name, site.name
             );
             info!(multicasskop = %key.ring, site = %site.name, "deleted leaving site");
-            status::event(ctx, mc, EventKind::Normal, "Deleted", note.clone()).await;
+            status::site_event(
+                ctx,
+                mc,
+                EventKind::Normal,
+                "Deleted",
+                note.clone(),
+                Some(status::at_site(&site.name, &prev.namespace, &prev.name)),
+            )
+            .await;
             (SiteState::Deleting, note)
         }
         Err(e) => {

@@ -305,12 +305,17 @@ async fn act(
             .as_ref()
             .is_some_and(|p| p.state != SiteState::Ready)
     {
-        status::event(
+        status::site_event(
             ctx,
             mc,
             EventKind::Normal,
             "SiteReady",
             format!("site {site} is ready"),
+            Some(status::at_site(
+                &site,
+                &plan.desired.namespace,
+                &plan.desired.name,
+            )),
         )
         .await;
     }
@@ -379,8 +384,19 @@ async fn apply_step(
                         != Some(message.as_str())
                     {
                         warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
-                        status::event(ctx, mc, EventKind::Warning, "Conflict", message.clone())
-                            .await;
+                        status::site_event(
+                            ctx,
+                            mc,
+                            EventKind::Warning,
+                            "Conflict",
+                            message.clone(),
+                            Some(status::at_site(
+                                &plan.key.site,
+                                &plan.desired.namespace,
+                                &plan.desired.name,
+                            )),
+                        )
+                        .await;
                     }
                     return apply::Applied::not_written(SiteState::Conflict, message, false);
                 }
@@ -415,7 +431,19 @@ async fn held(ctx: &Context, mc: &MultiCasskop, plan: &SitePlan<'_>) -> (SiteSta
     };
     if plan.previous.as_ref().and_then(|p| p.message.as_deref()) != Some(message.as_str()) {
         warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
-        status::event(ctx, mc, EventKind::Warning, reason, message.clone()).await;
+        status::site_event(
+            ctx,
+            mc,
+            EventKind::Warning,
+            reason,
+            message.clone(),
+            Some(status::at_site(
+                &plan.key.site,
+                &plan.desired.namespace,
+                &plan.desired.name,
+            )),
+        )
+        .await;
     }
     (state, message)
 }

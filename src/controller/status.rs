@@ -2,6 +2,7 @@
 //! when something changed, so a converged ring costs no writes), its finalizers (merge patches
 //! guarded by resourceVersion, other finalizers kept), and Kubernetes Events.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -26,8 +27,46 @@ pub enum EventKind {
     Warning,
 }
 
-/// Publishes an Event about `mc`; failures are logged, never fatal.
+/// The CassandraCluster at a site that an Event is about (its `related` object). Events are
+/// grouped into series by reason and related object, so without it the Events of different
+/// sites would merge into one series naming only the first site.
+pub fn at_site(site: &str, namespace: &str, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("db.orange.com/v2".into()),
+        kind: Some(crate::api::CASSANDRA_CLUSTER_KIND.into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        field_path: Some(format!("site {site}")),
+        ..Default::default()
+    }
+}
+
+/// Publishes an Event about `mc`, related to `site` when it concerns one; failures are
+/// logged, never fatal.
+pub async fn site_event(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    kind: EventKind,
+    reason: &str,
+    note: String,
+    site: Option<ObjectReference>,
+) {
+    publish(ctx, mc, kind, reason, note, site).await;
+}
+
+/// Publishes an Event about `mc` as a whole; failures are logged, never fatal.
 pub async fn event(ctx: &Context, mc: &MultiCasskop, kind: EventKind, reason: &str, note: String) {
+    publish(ctx, mc, kind, reason, note, None).await;
+}
+
+async fn publish(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    kind: EventKind,
+    reason: &str,
+    note: String,
+    secondary: Option<ObjectReference>,
+) {
     let event = Event {
         type_: match kind {
             EventKind::Normal => EventType::Normal,
@@ -36,7 +75,7 @@ pub async fn event(ctx: &Context, mc: &MultiCasskop, kind: EventKind, reason: &s
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
         action: "Reconcile".into(),
-        secondary: None,
+        secondary,
     };
     if let Err(error) = ctx.recorder.publish(&event, &mc.object_ref(&())).await {
         warn!(multicasskop = %mc.name_any(), %error, reason, "cannot publish event");

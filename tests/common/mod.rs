@@ -531,7 +531,12 @@ pub fn action_window(o: &DynamicObject, action: &str) -> Option<(i64, Option<i64
         // CassKop writes no startTime on Initializing: the object's creation starts it.
         let s = second(last.get("startTime")).or_else(|| {
             (action == "Initializing")
-                .then(|| o.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()))
+                .then(|| {
+                    o.metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map(|t| t.0.as_second())
+                })
                 .flatten()
         })?;
         start = Some(start.map_or(s, |x| x.min(s)));
