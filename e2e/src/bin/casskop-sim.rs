@@ -1,7 +1,8 @@
 //! `casskop-sim`: runs the CassKop simulator against one site until SIGINT/SIGTERM.
 //!
 //! ```text
-//! casskop-sim --kubeconfig kubeconfigs/site-1.kubeconfig [--context site-1] [--delay-ms 500] [--stuck | --error]
+//! casskop-sim --kubeconfig kubeconfigs/site-1.kubeconfig [--context site-1] [--delay-ms 500]
+//!     [--reaction-ms 1100] [--jolokia-down] [--keyspaces-in dc2] [--stuck | --error]
 //! ```
 
 use std::path::PathBuf;
@@ -25,9 +26,19 @@ struct Args {
     /// Only this namespace (default: all namespaces).
     #[arg(long)]
     namespace: Option<String>,
-    /// Delay before each status transition, in milliseconds.
+    /// Action duration: how long each action stays Ongoing, in milliseconds (traces: 20000).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Pause before the first write of a reconcile that updates a StatefulSet, in milliseconds
+    /// (traces: 1100).
+    #[arg(long, default_value_t = 0)]
+    reaction_ms: u64,
+    /// Jolokia does not answer: changes stay ToDo.
+    #[arg(long)]
+    jolokia_down: bool,
+    /// Keyspaces replicate to this DC (scaling it to 0 is refused); repeatable.
+    #[arg(long = "keyspaces-in")]
+    keyspaces_in: Vec<String>,
     /// Never finish actions (they stay Ongoing).
     #[arg(long, conflicts_with = "error")]
     stuck: bool,
@@ -66,10 +77,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut sim_config = SimConfig::default()
         .mode(mode)
-        .delay(Duration::from_millis(args.delay_ms));
+        .delay(Duration::from_millis(args.delay_ms))
+        .reaction(Duration::from_millis(args.reaction_ms))
+        .jolokia_down(args.jolokia_down);
+    sim_config.keyspaces = args.keyspaces_in.into_iter().collect();
     sim_config.namespace = args.namespace;
     let simulator = Simulator::spawn(client, sim_config);
-    tracing::info!(kubeconfig = %args.kubeconfig.display(), context = ?args.context, ?mode, delay_ms = args.delay_ms, "casskop-sim running; Ctrl-C to stop");
+    tracing::info!(kubeconfig = %args.kubeconfig.display(), context = ?args.context, ?mode, delay_ms = args.delay_ms, reaction_ms = args.reaction_ms, jolokia_down = args.jolokia_down, "casskop-sim running; Ctrl-C to stop");
     multi_casskop_e2e::wait::shutdown_signal()
         .await
         .context("waiting for Ctrl-C or SIGTERM")?;

@@ -1,17 +1,55 @@
-//! A CassKop site simulator: a small controller per site that drives `CassandraCluster` status
-//! the way CassKop does (creation, spec changes, seed-list changes, rolling restarts), with a
-//! configurable delay per transition and stuck / error modes that can change at runtime.
+//! A CassKop site simulator: a small controller per site that writes `CassandraCluster`s the
+//! way the real CassKop (cscetbon/casskop) does, as recorded in the traces of
+//! `shared/casskop-traces/` (see its README) and read from CassKop's source where the traces are
+//! silent. By default it is that faithful CassKop:
+//!
+//! - **Writer.** Field manager `casskop`, `Update` (PUT) with the resourceVersion it read.
+//! - **Annotation first, status second** (CRD with a status subresource): a reconcile ends with an
+//!   `Update` of the object carrying `cassandraclusters.db.orange.com/last-applied-configuration`
+//!   (the JSON of the whole object it acted on: kind, apiVersion, metadata without annotations
+//!   and resourceVersion, i.e. with `generation` and `managedFields`, the spec, `status: {}`)
+//!   and the *old* status, then `Status().Update` with the new status if it changed. Since the
+//!   annotation embeds managedFields, it is rewritten after any write, CassKop's own status
+//!   writes included, until a write lands in the same second (the `writer=?` lines of the
+//!   summaries). Nothing is written when nothing would change. Without a status subresource
+//!   (Orange CRD) one `Update` carries annotation and status.
+//! - **Create.** A spec-defaults write alone (Go's encoding drops `autoUpdateSeedList: false`,
+//!   adds `imagePullSecret: {}`, `maxPodUnavailable: 1`, DC `resources: {}`), then status
+//!   `Initializing` with racks `Initializing`/`Ongoing` and no cluster action (the seed list
+//!   filled with CassKop's own only if empty), then the annotation (with `CheckDefaults`:
+//!   `bootstrapImage`, `serviceAccountName`, `imagepullpolicy: Always`, probes, ...), then
+//!   `Initializing`/`Ongoing` at cluster level, after the action duration sub-phase
+//!   `NextPodPerRack`, then `Running`, `Initializing`/`Done`.
+//! - **Changes.** The phase stays `Running` (except scaling: `Pending`). Racks roll one at a
+//!   time; each rack's action is `Ongoing` (with `startTime`) for the action duration, then
+//!   `Done` (with `endTime`). An image change is `UpdateDockerImage`, `spec.config` and other
+//!   template changes `UpdateStatefulSet`, `configMapName` `UpdateConfigMap`, a seed list that
+//!   differs from the StatefulSets' goes straight to `UpdateSeedList`/`Ongoing`. When a
+//!   StatefulSet must change, CassKop's first write comes after the reaction delay (~1.1 s in
+//!   the traces).
+//! - **Jolokia down** ([`Simulator::set_jolokia_down`]): StatefulSets are not updated; a change
+//!   stays `<Action>`/`ToDo` with phase `Running` until Jolokia is back, then `Ongoing`, `Done`.
+//! - **Refusals** (`CheckNonAllowedChanges`): `nodesPerRacks: 0`, `dataCapacity` or
+//!   `dataStorageClass` changes, rack additions/removals/renames in a DC, removing more than one
+//!   DC or a DC that still has nodes, and scaling a DC to 0 while keyspaces replicate to it
+//!   ([`SimConfig::keyspaces_replicate_to`]) or Jolokia is down: the previous values are
+//!   written back with `lastClusterAction: CorrectCRDConfig` (its status untouched).
+//!
+//! Besides: [`Mode::Stuck`] never ends an `Ongoing` action, [`Mode::Error`] ends post-create
+//! actions with `Error`. Node identities (`cassandraNodeStatus`) are made up, as a Jolokia that
+//! answers `HostIdMap` would give them.
 //!
 //! It runs in-process ([`Simulator::spawn`], aborted on drop) or as the `casskop-sim` binary.
 //! The decisions live in [`plan`] (pure), the I/O in [`reconcile`].
 
 pub mod diff;
+pub mod lastapplied;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod topology;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,31 +57,39 @@ use kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use model::{LAST_APPLIED_ANNOTATION, STATEFULSET_SEEDS_ANNOTATION};
+pub use model::LAST_APPLIED_ANNOTATION;
 pub use reconcile::{SimError, api_resource};
 
-/// Default field manager of the simulator's writes (visible in `metadata.managedFields`).
-pub const FIELD_MANAGER: &str = "casskop-simulator";
+/// Field manager of the simulator's writes: CassKop's own (visible in `metadata.managedFields`).
+pub const FIELD_MANAGER: &str = "casskop";
 
 /// How actions end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mode {
-    /// Actions finish with `Done`.
+    /// Actions finish with `Done` after the action duration.
     #[default]
     Normal,
-    /// Actions never finish: they stay `Ongoing`.
+    /// Actions never finish: they stay `Ongoing` (initialisation too).
     Stuck,
-    /// Actions end with status `Error`.
+    /// Actions after creation end with status `Error` (phase `Running`).
     Error,
 }
 
 /// The settings that can change while the simulator runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Behaviour {
     /// How actions end.
     pub mode: Mode,
-    /// Pause before each transition after the first write of an action (0: next reconcile).
+    /// Action duration: how long an action (and initialisation) stays `Ongoing`.
     pub delay: Duration,
+    /// Pause before CassKop's first write of a reconcile that updates a StatefulSet.
+    pub reaction: Duration,
+    /// Jolokia does not answer: StatefulSets are not updated, changes stay `ToDo`.
+    pub jolokia_down: bool,
+    /// DCs that keyspaces replicate to: scaling one to 0 nodes is refused.
+    pub keyspaces: BTreeSet<String>,
+    /// Jolokia's `HostIdMap` lists the pods: `cassandraNodeStatus` is filled.
+    pub host_ids: bool,
 }
 
 /// How to run a simulator.
@@ -51,8 +97,19 @@ pub struct Behaviour {
 pub struct SimConfig {
     /// How actions end (changeable later with [`Simulator::set_mode`]).
     pub mode: Mode,
-    /// Delay before each transition (changeable later with [`Simulator::set_delay`]).
+    /// Action duration (changeable later with [`Simulator::set_delay`]); default 0: `Done` on
+    /// the next reconcile. The traces show at least 20 s.
     pub delay: Duration,
+    /// Reaction delay (changeable later with [`Simulator::set_reaction`]); default 0. The
+    /// traces show ~1.1 s.
+    pub reaction: Duration,
+    /// Start with Jolokia down (changeable later with [`Simulator::set_jolokia_down`]).
+    pub jolokia_down: bool,
+    /// DCs keyspaces replicate to (changeable later with [`Simulator::set_keyspaces`]).
+    pub keyspaces: BTreeSet<String>,
+    /// Fill `cassandraNodeStatus` (default `true`, as with a real Cassandra; the traces' Jolokia
+    /// stand-in answered `HostIdMap` with `{}`, so nothing there).
+    pub host_ids: bool,
     /// Only this namespace (tests sharing a site each run their own simulator); all if `None`.
     pub namespace: Option<String>,
     /// Field manager of the writes.
@@ -64,6 +121,10 @@ impl Default for SimConfig {
         Self {
             mode: Mode::Normal,
             delay: Duration::ZERO,
+            reaction: Duration::ZERO,
+            jolokia_down: false,
+            keyspaces: BTreeSet::new(),
+            host_ids: true,
             namespace: None,
             field_manager: FIELD_MANAGER.into(),
         }
@@ -71,6 +132,13 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// The timings of the traces: reaction 1.1 s, actions `Ongoing` for 20 s.
+    pub fn traced() -> Self {
+        Self::default()
+            .reaction(Duration::from_millis(1100))
+            .delay(Duration::from_secs(20))
+    }
+
     /// Watches only `namespace`.
     #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -85,10 +153,44 @@ impl SimConfig {
         self
     }
 
-    /// Waits `delay` before each transition.
+    /// Action duration: how long each action stays `Ongoing` (same as [`Self::action_duration`]).
     #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// How long each action stays `Ongoing`.
+    #[must_use]
+    pub fn action_duration(self, duration: Duration) -> Self {
+        self.delay(duration)
+    }
+
+    /// Pause before the first write of a reconcile that updates a StatefulSet.
+    #[must_use]
+    pub fn reaction(mut self, reaction: Duration) -> Self {
+        self.reaction = reaction;
+        self
+    }
+
+    /// Starts with Jolokia down (`true`) or up.
+    #[must_use]
+    pub fn jolokia_down(mut self, down: bool) -> Self {
+        self.jolokia_down = down;
+        self
+    }
+
+    /// Whether `cassandraNodeStatus` is filled (the traces: `false`).
+    #[must_use]
+    pub fn host_ids(mut self, host_ids: bool) -> Self {
+        self.host_ids = host_ids;
+        self
+    }
+
+    /// Keyspaces replicate to `dc`: CassKop refuses to scale it to 0 (`CorrectCRDConfig`).
+    #[must_use]
+    pub fn keyspaces_replicate_to(mut self, dc: impl Into<String>) -> Self {
+        self.keyspaces.insert(dc.into());
         self
     }
 }
@@ -150,6 +252,10 @@ impl Simulator {
         let (behaviour, receiver) = watch::channel(Behaviour {
             mode: config.mode,
             delay: config.delay,
+            reaction: config.reaction,
+            jolokia_down: config.jolokia_down,
+            keyspaces: config.keyspaces.clone(),
+            host_ids: config.host_ids,
         });
         let stats = Arc::new(Stats::default());
         let task = tokio::spawn(reconcile::run(client, config, receiver, stats.clone()));
@@ -165,14 +271,31 @@ impl Simulator {
         self.behaviour.send_modify(|b| b.mode = mode);
     }
 
-    /// Changes the delay before each transition.
+    /// Changes the action duration (how long actions stay `Ongoing`).
     pub fn set_delay(&self, delay: Duration) {
         self.behaviour.send_modify(|b| b.delay = delay);
     }
 
+    /// Changes the reaction delay.
+    pub fn set_reaction(&self, reaction: Duration) {
+        self.behaviour.send_modify(|b| b.reaction = reaction);
+    }
+
+    /// Jolokia stops (`true`) or starts answering; every object is looked at again (a `ToDo`
+    /// action resumes).
+    pub fn set_jolokia_down(&self, down: bool) {
+        self.behaviour.send_modify(|b| b.jolokia_down = down);
+    }
+
+    /// The DCs keyspaces replicate to (scaling one to 0 is refused).
+    pub fn set_keyspaces(&self, dcs: impl IntoIterator<Item = impl Into<String>>) {
+        let dcs: BTreeSet<String> = dcs.into_iter().map(Into::into).collect();
+        self.behaviour.send_modify(|b| b.keyspaces = dcs);
+    }
+
     /// The current settings.
     pub fn behaviour(&self) -> Behaviour {
-        *self.behaviour.borrow()
+        self.behaviour.borrow().clone()
     }
 
     /// How many times the simulator finished looking at `namespace/name` (whether or not it
@@ -193,7 +316,8 @@ impl Simulator {
         map.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
-    /// How many writes the simulator made to `namespace/name`.
+    /// How many writes (API requests that change the object: main resource or `/status`) the
+    /// simulator made to `namespace/name`.
     pub fn write_count(&self, namespace: &str, name: &str) -> u64 {
         Stats::get(&self.stats.writes, namespace, name)
     }

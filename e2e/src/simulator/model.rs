@@ -1,18 +1,23 @@
 //! The `CassandraCluster` status as CassKop writes it (exact JSON names), and CassKop's phase,
-//! action and action-status strings. Unknown status fields are kept as they are.
+//! action and action-status strings. Unknown status fields (`initializingSubPhase`, ...) are kept
+//! as they are.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Annotation holding the JSON of the last spec the simulator processed (flags removed).
+/// CassKop's annotation: the JSON of the whole object it last acted on (kind, apiVersion,
+/// metadata without annotations and resourceVersion, spec, `status: {}`).
 pub const LAST_APPLIED_ANNOTATION: &str =
     "cassandraclusters.db.orange.com/last-applied-configuration";
 
-/// Annotation holding the seed list the simulated StatefulSets use (real CassKop keeps it in the
-/// `CASSANDRA_SEEDS` env of each rack StatefulSet).
-pub const STATEFULSET_SEEDS_ANNOTATION: &str = "e2e.multicasskop.db.orange.com/statefulset-seeds";
+/// `status.initializingSubPhase` and `cassandraRackStatus.*.initializingSubPhase` (newer CassKop).
+pub const INITIALIZING_SUB_PHASE: &str = "initializingSubPhase";
+/// Sub-phase until the first pod of each rack is ready.
+pub const FIRST_POD_PER_RACK: &str = "FirstPodPerRack";
+/// Sub-phase once the first pod of each rack is ready.
+pub const NEXT_POD_PER_RACK: &str = "NextPodPerRack";
 
 /// Cluster and rack phases.
 pub mod phase {
@@ -48,6 +53,8 @@ pub mod action {
     pub const DELETE_DC: &str = "ActionDeleteDC";
     /// A rack was removed from a DC.
     pub const DELETE_RACK: &str = "ActionDeleteRack";
+    /// CassKop refused a spec change and wrote the previous values back.
+    pub const CORRECT_CRD_CONFIG: &str = "CorrectCRDConfig";
 }
 
 /// Action statuses (`lastClusterActionStatus`, `cassandraLastAction.status`).
@@ -60,12 +67,14 @@ pub mod action_status {
     pub const TODO: &str = "ToDo";
     /// Seed-list change waiting for every rack.
     pub const CONFIGURING: &str = "Configuring";
+    /// Between Ongoing and Done.
+    pub const FINALIZING: &str = "Finalizing";
     /// Failed.
     pub const ERROR: &str = "Error";
 
     /// Whether an action in this status still has to move.
     pub fn is_pending(status: &str) -> bool {
-        matches!(status, ONGOING | TODO | CONFIGURING)
+        matches!(status, ONGOING | TODO | CONFIGURING | FINALIZING)
     }
 }
 
@@ -155,20 +164,22 @@ fn empty_object() -> Value {
 }
 
 impl RackStatus {
-    /// A rack starting `action` now.
-    pub fn starting(phase: &str, action: &str, status: &str, now: &str) -> Self {
-        Self {
-            phase: phase.to_string(),
+    /// A new rack as CassKop's `InitCassandraRackStatus` makes it: `Initializing`, action
+    /// `Initializing`/`Ongoing` without start time, sub-phase `FirstPodPerRack`.
+    pub fn initializing() -> Self {
+        let mut rack = Self {
+            phase: phase::INITIALIZING.into(),
             cassandra_last_action: LastAction {
-                name: action.to_string(),
-                status: status.to_string(),
-                start_time: Some(now.to_string()),
-                end_time: None,
-                other: Map::new(),
+                name: action::INITIALIZING.into(),
+                status: action_status::ONGOING.into(),
+                ..LastAction::default()
             },
             pod_last_operation: empty_object(),
             other: Map::new(),
-        }
+        };
+        rack.other
+            .insert(INITIALIZING_SUB_PHASE.into(), FIRST_POD_PER_RACK.into());
+        rack
     }
 }
 

@@ -1,8 +1,12 @@
 //! The simulator's controller: watches `CassandraCluster`s, reads each one fresh, asks
-//! [`plan::decide`] for the next write and makes it with optimistic concurrency (replace with
-//! the resourceVersion read), through `/status` when the CRD has a status subresource.
+//! [`plan::decide`] what CassKop's reconcile writes and writes it with optimistic concurrency
+//! (replace with the resourceVersion read, field manager `casskop`): the main resource first
+//! (spec and last-applied annotation, the status as read), then `/status` when the CRD has a
+//! status subresource; one replace otherwise. It keeps each object's simulated StatefulSets,
+//! when each rack's action went `Ongoing` (action duration) and when a StatefulSet update was
+//! first wanted (reaction delay) in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +18,9 @@ use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
-use super::model::{ClusterStatus, now_rfc3339};
-use super::plan::{self, Decision, Knobs, Observed, Write};
-use super::{Behaviour, SimConfig, Stats};
+use super::model::{ClusterStatus, LAST_APPLIED_ANNOTATION, action_status, now_rfc3339};
+use super::plan::{self, Knobs, Observed, Plan, StatefulSets};
+use super::{Behaviour, Mode, SimConfig, Stats};
 
 /// API group of `CassandraCluster`.
 pub const GROUP: &str = "db.orange.com";
@@ -89,9 +93,21 @@ pub(crate) struct Context {
     field_manager: String,
     /// Whether the CRD has a status subresource, once discovered.
     subresource: tokio::sync::Mutex<Option<bool>>,
-    /// When the simulator last wrote each object (for the per-transition delay).
-    last_write: std::sync::Mutex<HashMap<(String, String), Instant>>,
+    /// What the simulator remembers of each object.
+    objects: std::sync::Mutex<HashMap<(String, String), Memory>>,
     stats: Arc<Stats>,
+}
+
+/// The simulator's memory of one object (reset when its uid changes).
+#[derive(Debug, Default)]
+struct Memory {
+    uid: String,
+    /// Its simulated StatefulSets (`None` until the first reconcile).
+    statefulsets: Option<StatefulSets>,
+    /// When each rack's current action (or initialisation) went `Ongoing`.
+    since: BTreeMap<String, Instant>,
+    /// When a StatefulSet update was first wanted and not yet written.
+    reaction_since: Option<Instant>,
 }
 
 /// Runs the controller until the task is aborted.
@@ -116,7 +132,7 @@ pub(crate) async fn run(
         behaviour,
         field_manager: config.field_manager.clone(),
         subresource: tokio::sync::Mutex::new(None),
-        last_write: std::sync::Mutex::new(HashMap::new()),
+        objects: std::sync::Mutex::new(HashMap::new()),
         stats,
     });
     // Sites go down and come back in tests: retry watches quickly rather than after 30 s.
@@ -169,10 +185,9 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
     if current.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let behaviour = *ctx.behaviour.borrow();
+    let behaviour = ctx.behaviour.borrow().clone();
     let key = (namespace.to_string(), name.to_string());
-    let since_last_write = ctx.lock_last_write().get(&key).map(Instant::elapsed);
-    let due = since_last_write.is_none_or(|elapsed| elapsed >= behaviour.delay);
+    let uid = current.metadata.uid.clone().unwrap_or_default();
 
     let null = serde_json::Value::Null;
     let spec = current.data.get("spec").unwrap_or(&null);
@@ -183,23 +198,43 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
             return Ok(Action::await_change());
         }
     };
-    let annotations = current.metadata.annotations.clone().unwrap_or_default();
-    let uid = current.metadata.uid.clone().unwrap_or_default();
+    let (statefulsets, due) = {
+        let mut objects = ctx.lock_objects();
+        let memory = objects.entry(key.clone()).or_default();
+        if memory.uid != uid {
+            *memory = Memory {
+                uid: uid.clone(),
+                ..Memory::default()
+            };
+        }
+        let due: BTreeSet<String> = status
+            .cassandra_rack_status
+            .keys()
+            .filter(|rack| {
+                memory
+                    .since
+                    .get(*rack)
+                    .is_none_or(|t| t.elapsed() >= behaviour.delay)
+            })
+            .cloned()
+            .collect();
+        (memory.statefulsets.clone(), due)
+    };
     let observed = Observed {
-        name,
-        namespace,
-        uid: &uid,
+        meta: &current.metadata,
         spec,
         status,
-        annotations: &annotations,
     };
     let knobs = Knobs {
         mode: behaviour.mode,
-        due,
+        jolokia_down: behaviour.jolokia_down,
+        keyspaces: &behaviour.keyspaces,
+        host_ids: behaviour.host_ids,
+        due: &due,
         now: now_rfc3339(),
     };
-    let decision = match plan::decide(&observed, &knobs) {
-        Ok(decision) => decision,
+    let plan = match plan::decide(&observed, statefulsets.as_ref(), &knobs) {
+        Ok(plan) => plan,
         Err(err) => {
             tracing::warn!(%namespace, %name, %err, "skipping CassandraCluster with a spec CassKop could not use");
             return Ok(Action::await_change());
@@ -210,34 +245,64 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
         .resource_version
         .clone()
         .unwrap_or_default();
-    let action = match decision {
-        Decision::Write(write) => {
-            let pending = write
-                .status
-                .as_ref()
-                .unwrap_or(&observed.status)
-                .is_pending();
-            tracing::info!(%namespace, %name, what = %write.what, "simulating CassKop");
-            ctx.write(&api, current, &write).await?;
-            ctx.lock_last_write().insert(key, Instant::now());
-            ctx.stats.count_write(namespace, name);
-            if pending {
-                Action::requeue(behaviour.delay.max(MIN_REQUEUE))
-            } else {
-                Action::await_change()
-            }
+
+    // CassKop updates the StatefulSet before its writes; the traces show ~1.1 s.
+    if plan.statefulset_updated && !behaviour.reaction.is_zero() {
+        let waited = {
+            let mut objects = ctx.lock_objects();
+            let memory = objects.entry(key.clone()).or_default();
+            *memory.reaction_since.get_or_insert_with(Instant::now)
         }
-        Decision::Wait => {
-            let left = behaviour
-                .delay
-                .saturating_sub(since_last_write.unwrap_or_default());
-            Action::requeue(left.max(MIN_REQUEUE))
+        .elapsed();
+        if waited < behaviour.reaction {
+            return Ok(Action::requeue(behaviour.reaction - waited));
         }
-        // Mode changes trigger a reconcile of every object.
-        Decision::Hold | Decision::Idle => Action::await_change(),
+    }
+
+    let old_status = observed.status.clone();
+    if plan.writes() {
+        if plan.what.is_empty() {
+            tracing::debug!(%namespace, %name, "simulating CassKop: last-applied annotation rewrite");
+        } else {
+            tracing::info!(%namespace, %name, what = ?plan.what, "simulating CassKop");
+        }
+        ctx.write(&api, current.clone(), &plan).await?;
+    }
+    let next = {
+        let mut objects = ctx.lock_objects();
+        let memory = objects.entry(key).or_default();
+        memory.reaction_since = None;
+        memory.statefulsets = Some(plan.statefulsets.clone());
+        let now = Instant::now();
+        for rack in &plan.started {
+            memory.since.insert(rack.clone(), now);
+        }
+        let status = plan.status.as_ref().unwrap_or(&old_status);
+        memory.since.retain(|rack, _| {
+            status
+                .cassandra_rack_status
+                .get(rack)
+                .is_some_and(|r| r.cassandra_last_action.status == action_status::ONGOING)
+        });
+        next_due(memory, &behaviour)
     };
     ctx.stats.record_handled(namespace, name, version);
-    Ok(action)
+    Ok(match next {
+        Some(wait) => Action::requeue(wait.max(MIN_REQUEUE)),
+        None => Action::await_change(),
+    })
+}
+
+/// When the next `Ongoing` action is due, if one is and it can end.
+fn next_due(memory: &Memory, behaviour: &Behaviour) -> Option<Duration> {
+    if behaviour.mode == Mode::Stuck {
+        return None;
+    }
+    memory
+        .since
+        .values()
+        .map(|t| behaviour.delay.saturating_sub(t.elapsed()))
+        .min()
 }
 
 fn error_policy(_object: Arc<DynamicObject>, err: &SimError, _ctx: Arc<Context>) -> Action {
@@ -250,8 +315,8 @@ fn error_policy(_object: Arc<DynamicObject>, err: &SimError, _ctx: Arc<Context>)
 }
 
 impl Context {
-    fn lock_last_write(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Instant>> {
-        self.last_write
+    fn lock_objects(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Memory>> {
+        self.objects
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -277,11 +342,13 @@ impl Context {
         Ok(known)
     }
 
+    /// `updateCassandraStatus`: the main resource (spec, annotation, the status as read), then
+    /// `/status`; or everything in one replace without a status subresource.
     async fn write(
         &self,
         api: &Api<DynamicObject>,
         current: DynamicObject,
-        write: &Write,
+        plan: &Plan,
     ) -> Result<(), SimError> {
         let namespace = current.metadata.namespace.clone().unwrap_or_default();
         let name = current.metadata.name.clone().unwrap_or_default();
@@ -295,7 +362,7 @@ impl Context {
             dry_run: false,
             field_manager: Some(self.field_manager.clone()),
         };
-        let status = write
+        let status = plan
             .status
             .as_ref()
             .map(serde_json::to_value)
@@ -308,37 +375,45 @@ impl Context {
         let mut object = current;
         // Unset managedFields keep the server's bookkeeping as it is.
         object.metadata.managed_fields = None;
-        let main_changes = write.spec.is_some() || !write.annotations.is_empty();
+        if let Some(spec) = &plan.spec {
+            set_data(&mut object, "spec", spec.clone());
+        }
+        if let Some(annotation) = &plan.last_applied {
+            object
+                .metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(LAST_APPLIED_ANNOTATION.to_string(), annotation.clone());
+        }
+        let main = plan.spec.is_some() || plan.last_applied.is_some();
         if self.has_status_subresource().await? {
-            if let Some(status) = status {
-                let mut with_status = object.clone();
-                set_data(&mut with_status, "status", status);
-                object = match api.replace_status(&name, &params, &with_status).await {
-                    Ok(written) => written,
-                    Err(err) => {
-                        if matches!(&err, kube::Error::Api(s) if s.is_not_found()) {
-                            // The CRD may have been swapped for the other variant: rediscover.
-                            *self.subresource.lock().await = None;
-                        }
-                        return Err(kube_error("write /status of", err));
-                    }
-                };
-                object.metadata.managed_fields = None;
-            }
-            if main_changes {
-                apply_main(&mut object, write);
-                api.replace(&name, &params, &object)
+            if main {
+                object = api
+                    .replace(&name, &params, &object)
                     .await
                     .map_err(|e| kube_error("write", e))?;
+                self.stats.count_write(&namespace, &name);
+                object.metadata.managed_fields = None;
+            }
+            if let Some(status) = status {
+                set_data(&mut object, "status", status);
+                if let Err(err) = api.replace_status(&name, &params, &object).await {
+                    if matches!(&err, kube::Error::Api(s) if s.is_not_found()) {
+                        // The CRD may have been swapped for the other variant: rediscover.
+                        *self.subresource.lock().await = None;
+                    }
+                    return Err(kube_error("write /status of", err));
+                }
+                self.stats.count_write(&namespace, &name);
             }
         } else {
             if let Some(status) = status {
                 set_data(&mut object, "status", status);
             }
-            apply_main(&mut object, write);
             api.replace(&name, &params, &object)
                 .await
                 .map_err(|e| kube_error("write", e))?;
+            self.stats.count_write(&namespace, &name);
         }
         Ok(())
     }
@@ -382,18 +457,5 @@ fn set_data(object: &mut DynamicObject, key: &str, value: serde_json::Value) {
             data.insert(key.to_string(), value);
         }
         None => object.data = serde_json::json!({ key: value }),
-    }
-}
-
-fn apply_main(object: &mut DynamicObject, write: &Write) {
-    if let Some(spec) = &write.spec {
-        set_data(object, "spec", spec.clone());
-    }
-    if !write.annotations.is_empty() {
-        let annotations: &mut BTreeMap<String, String> = object
-            .metadata
-            .annotations
-            .get_or_insert_with(BTreeMap::new);
-        annotations.extend(write.annotations.clone());
     }
 }
