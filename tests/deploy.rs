@@ -344,6 +344,11 @@ const MULTICASSKOP_RULES: &[(&str, &str, &[&str])] = &[
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 
+/// Reading CassandraClusters cluster-wide (the controller's watch by label).
+const CASSANDRACLUSTER_READ_RULES: &[(&str, &str, &[&str])] =
+    &[("db.orange.com", "cassandraclusters", &["get", "list", "watch"])];
+
+/// Writing CassandraClusters: only in namespaces where rings may write.
 const CASSANDRACLUSTER_RULES: &[(&str, &str, &[&str])] = &[
     (
         "db.orange.com",
@@ -648,7 +653,8 @@ async fn kustomize_base_applies_and_is_locked_down() {
 
     assert_eq!(
         rules(one(&docs, "ClusterRole", "multi-casskop")),
-        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_RULES].concat())
+        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_READ_RULES].concat()),
+        "CassandraClusters are only read cluster-wide; writes are granted per namespace"
     );
     assert_eq!(
         rules(one(&docs, "Role", "multi-casskop")),
@@ -781,7 +787,8 @@ async fn helm_chart_with_default_values() {
     check_metrics_service(&docs, "multi-casskop-metrics");
     assert_eq!(
         rules(one(&docs, "ClusterRole", "multi-casskop")),
-        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_RULES].concat())
+        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_READ_RULES].concat()),
+        "CassandraClusters are only read cluster-wide; writes are granted per namespace"
     );
     assert_eq!(
         rules(one(&docs, "Role", "multi-casskop")),
@@ -806,6 +813,39 @@ async fn helm_chart_with_default_values() {
         &["--set", "serviceMonitor.enabled=true"],
     );
     assert_eq!(monitored.len(), docs.len() + 1);
+
+    // Writing CassandraClusters: a Role per listed namespace, or cluster-wide only on request.
+    let writes = helm_template(
+        "multi-casskop",
+        &release_ns,
+        &version,
+        &["--set", "rbac.cassandraClusterNamespaces={ring-a,ring-b}"],
+    );
+    for target in ["ring-a", "ring-b"] {
+        let role = writes
+            .iter()
+            .find(|d| kind(d) == "Role" && ns(d) == Some(target))
+            .unwrap_or_else(|| panic!("a Role in {target}: {}", inventory(&writes)));
+        assert_eq!(name(role), "multi-casskop-cassandraclusters");
+        assert_eq!(rules(role), expect_rules(CASSANDRACLUSTER_RULES));
+        assert!(
+            writes
+                .iter()
+                .any(|d| kind(d) == "RoleBinding" && ns(d) == Some(target)),
+            "a RoleBinding in {target}"
+        );
+    }
+    assert_eq!(writes.len(), docs.len() + 4);
+    let cluster_wide = helm_template(
+        "multi-casskop",
+        &release_ns,
+        &version,
+        &["--set", "rbac.clusterWideCassandraClusterWrites=true"],
+    );
+    assert_eq!(
+        rules(one(&cluster_wide, "ClusterRole", "multi-casskop")),
+        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_RULES].concat())
+    );
     check_service_monitor(&monitored, "multi-casskop-metrics");
     apply_all(&client, &monitored, false, &["ServiceMonitor"]).await;
 }
@@ -892,15 +932,18 @@ async fn helm_chart_with_go_chart_values() {
         assert_eq!(volume["secret"]["secretName"], remote);
     }
 
-    // MultiCasskops and events: a Role in the watched namespace; the ClusterRole keeps the
-    // CassandraClusters of the local site (watched cluster-wide).
+    // MultiCasskops, events and writing CassandraClusters: a Role in the watched namespace; the
+    // ClusterRole only reads the local site's CassandraClusters (watched cluster-wide).
     assert_eq!(
         rules(one(&docs, "ClusterRole", "mc-multi-casskop")),
-        expect_rules(CASSANDRACLUSTER_RULES)
+        expect_rules(CASSANDRACLUSTER_READ_RULES)
     );
     let watch_role = one(&docs, "Role", "mc-multi-casskop-watch");
     assert_eq!(ns(watch_role), Some(watched.as_str()));
-    assert_eq!(rules(watch_role), expect_rules(MULTICASSKOP_RULES));
+    assert_eq!(
+        rules(watch_role),
+        expect_rules(&[MULTICASSKOP_RULES, CASSANDRACLUSTER_RULES].concat())
+    );
     assert_eq!(
         rules(one(&docs, "Role", "mc-multi-casskop")),
         expect_rules(CONTROLLER_NS_RULES)
@@ -984,6 +1027,15 @@ async fn controller_runs_with_exactly_these_grants() {
     let site_rbac = kustomize("deploy/site-rbac");
     apply_all(&admin, &management, true, &[]).await;
     apply_all(&admin, &site_rbac, true, &[]).await;
+    // Writing CassandraClusters in the ring's namespace of the management cluster (also a site):
+    // granted for that namespace only, as `kubectl apply -k deploy/management-writes -n NS` does.
+    let writes: Vec<Value> = kustomize("deploy/management-writes")
+        .into_iter()
+        .map(|mut d| {
+            d["metadata"]["namespace"] = json!(ring_ns);
+            d
+        })
+        .collect();
 
     // The management identity, and the remote site's Secret.
     let management_kubeconfig = site_kubeconfig(
@@ -1044,11 +1096,18 @@ async fn controller_runs_with_exactly_these_grants() {
     );
     let management_client = client_from(&management_kubeconfig).await;
     let other_secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(management_client, &ring_ns);
+        Api::namespaced(management_client.clone(), &ring_ns);
     assert!(
         is_forbidden(other_secrets.list(&ListParams::default()).await),
         "Secrets of its own namespace only"
     );
+    let ring_ccs: Api<DynamicObject> =
+        Api::namespaced_with(management_client, &ring_ns, &cc_resource);
+    assert!(
+        is_forbidden(ring_ccs.delete("x", &DeleteParams::default()).await),
+        "no CassandraCluster writes in the management cluster before a namespace is granted"
+    );
+    apply_all(&admin, &writes, true, &[]).await;
 
     // CassKop, simulated at both places, and the controller as the management ServiceAccount.
     let _sims = [
@@ -1069,6 +1128,12 @@ async fn controller_runs_with_exactly_these_grants() {
         ..Default::default()
     });
     settings.secrets.namespace = Some(CONTROLLER_NS.into());
+    // The ring writes its remote site's CassandraCluster in `cassandra`: allowed by the
+    // administrator's tenancy settings, not by the MultiCasskop alone.
+    settings
+        .tenancy
+        .allowed_namespaces
+        .insert(ring_ns.clone(), vec![CASSANDRA_NS.into()]);
     let controller = multi_casskop::run::start(settings)
         .await
         .expect("controller starts");

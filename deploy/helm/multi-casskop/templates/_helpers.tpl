@@ -103,8 +103,16 @@ app.kubernetes.io/part-of: multi-casskop
   verbs: [create, patch]
 {{- end }}
 
-{{/* CassandraCluster rules, for a management cluster that is also a site. */}}
-{{- define "multi-casskop.cassandraclusterRules" -}}
+{{/* Reading CassandraClusters, for a management cluster that is also a site (one cluster-wide
+watch by label). */}}
+{{- define "multi-casskop.cassandraclusterReadRules" -}}
+- apiGroups: [db.orange.com]
+  resources: [cassandraclusters]
+  verbs: [get, list, watch]
+{{- end }}
+
+{{/* Writing CassandraClusters: only in the namespaces where rings may write. */}}
+{{- define "multi-casskop.cassandraclusterWriteRules" -}}
 - apiGroups: [db.orange.com]
   resources: [cassandraclusters]
   verbs: [get, list, watch, create, patch, update, delete]
