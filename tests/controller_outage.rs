@@ -43,8 +43,11 @@ async fn site_outage_is_isolated_and_recovers() {
         degraded.message
     );
 
-    // Another ring on the other two sites is created and becomes Ready meanwhile.
-    env.create(two_site_ring("narrow", &env.namespace)).await;
+    // Another ring on the other two sites is created and becomes Ready meanwhile (its own
+    // CassandraClusters: two rings computing the same object would be a Conflict).
+    let mut narrow = two_site_ring("narrow", &env.namespace);
+    narrow["spec"]["base"]["metadata"]["name"] = json!("narrow");
+    env.create(narrow).await;
     env.wait_ready("narrow").await;
     // A change to the wide ring reaches site-a and site-b, then waits at site-c.
     env.patch_spec(

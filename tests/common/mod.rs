@@ -495,8 +495,8 @@ impl Env {
     }
 }
 
-/// Unix second of multi-casskop's last server-side apply of `o` (its managedFields entry),
-/// as stamped by the site's API server.
+/// Unix second of multi-casskop's last server-side apply of `o` (its managedFields entries, of
+/// the object and of `/status`), as stamped by the site's API server.
 pub fn our_apply_second(o: &DynamicObject) -> Option<i64> {
     o.metadata
         .managed_fields
@@ -505,7 +505,6 @@ pub fn our_apply_second(o: &DynamicObject) -> Option<i64> {
         .filter(|f| {
             f.manager.as_deref() == Some(multi_casskop::labels::SITE_FIELD_MANAGER)
                 && f.operation.as_deref() == Some("Apply")
-                && f.subresource.as_deref().unwrap_or_default().is_empty()
         })
         .filter_map(|f| f.time.as_ref().map(|t| t.0.as_second()))
         .max()
