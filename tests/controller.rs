@@ -75,7 +75,9 @@ async fn create_rolls_out_site_by_site_with_one_seed_list() {
         .collect();
     for site in SITES {
         assert!(
-            created.iter().any(|n| n.ends_with(&format!("at site {site}"))),
+            created
+                .iter()
+                .any(|n| n.ends_with(&format!("at site {site}"))),
             "no Created Event for {site}: {created:?}"
         );
     }

@@ -345,8 +345,11 @@ const MULTICASSKOP_RULES: &[(&str, &str, &[&str])] = &[
 ];
 
 /// Reading CassandraClusters cluster-wide (the controller's watch by label).
-const CASSANDRACLUSTER_READ_RULES: &[(&str, &str, &[&str])] =
-    &[("db.orange.com", "cassandraclusters", &["get", "list", "watch"])];
+const CASSANDRACLUSTER_READ_RULES: &[(&str, &str, &[&str])] = &[(
+    "db.orange.com",
+    "cassandraclusters",
+    &["get", "list", "watch"],
+)];
 
 /// Writing CassandraClusters: only in namespaces where rings may write.
 const CASSANDRACLUSTER_RULES: &[(&str, &str, &[&str])] = &[

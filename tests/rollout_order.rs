@@ -212,3 +212,182 @@ async fn a_frozen_site_recovers_without_a_nudge() {
     }
     eprintln!("both rings Ready {:?} after SIGCONT", resumed.elapsed());
 }
+
+/// A site whose CassKop cannot start the change (Jolokia down: `ToDo`) holds the rollout with
+/// its ToDo in the message; the next site is not touched; the ring is not Ready; once CassKop
+/// can act, the rollout carries on in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_site_holds_the_rollout_with_its_todo() {
+    let env = Env::with_sim("blocked", SimConfig::default().delay(STEP)).await;
+    env.create_ready(ring("ring", &env.namespace)).await;
+    env.simulators["site-b"].set_jolokia_down(true);
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } }),
+    )
+    .await;
+    let mc = env
+        .wait_mc("ring", "site-b Blocked at ToDo", |mc| {
+            site_state(mc, "site-b").is_some_and(|s| s.state == "Blocked")
+        })
+        .await;
+    let b = site_state(&mc, "site-b").expect("site-b");
+    assert!(
+        b.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("UpdateDockerImage at ToDo"),
+        "{b:?}"
+    );
+    assert_eq!(
+        site_state(&mc, "site-c").map(|s| s.state.as_str()),
+        Some("Queued")
+    );
+    assert!(!is_ready(&mc));
+    assert_eq!(
+        condition(&mc, "Degraded").map(|c| (c.status.as_str(), c.reason.as_str())),
+        Some(("True", "SiteFailing")),
+        "a blocked site degrades the ring"
+    );
+    let c = env.ccs("site-c").get("cass").await.expect("site-c");
+    assert_eq!(
+        spec_field(&c, "/spec/cassandraImage"),
+        Some(&json!("cassandra:3.11.9")),
+        "site-c was written while site-b could not act"
+    );
+
+    env.simulators["site-b"].set_jolokia_down(false);
+    env.wait_ready("ring").await;
+    env.assert_sequential(&[
+        ("site-a", "UpdateDockerImage"),
+        ("site-b", "UpdateDockerImage"),
+        ("site-c", "UpdateDockerImage"),
+    ])
+    .await;
+}
+
+/// A change CassKop refuses (it writes its previous spec back with CorrectCRDConfig) makes the
+/// site Blocked with CassKop's reason; multi-casskop does not write it again (bounded writes)
+/// and touches no later site, until the MultiCasskop asks for something else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_change_is_not_reapplied_until_the_spec_changes() {
+    let env = Env::with_sim("refused", SimConfig::default().delay(STEP)).await;
+    env.create_ready(ring("ring", &env.namespace)).await;
+    // CassKop refuses dataCapacity changes (CheckNonAllowedChanges).
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "spec": { "dataCapacity": "2Gi" } } }),
+    )
+    .await;
+    let mc = env
+        .wait_mc("ring", "site-a Blocked by a refusal", |mc| {
+            site_state(mc, "site-a").is_some_and(|s| s.state == "Blocked")
+        })
+        .await;
+    let a = site_state(&mc, "site-a").expect("site-a");
+    assert!(
+        a.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CorrectCRDConfig"),
+        "{a:?}"
+    );
+    assert!(
+        a.refused_spec.is_some(),
+        "the refused spec is remembered: {a:?}"
+    );
+    let writes = env.site_writes();
+    let sim_writes = env.simulators["site-a"].write_count(&env.namespace, "cass");
+    // Give a fighting controller every chance: poke the ring three times and wait, each
+    // time, for the controller to have reconciled it again (its own reconcile counter).
+    let ring_labels = multi_casskop::metrics::RingLabels {
+        namespace: env.namespace.clone(),
+        multicasskop: "ring".into(),
+    };
+    let reconciles = || {
+        env.controller
+            .as_ref()
+            .expect("running")
+            .ctx
+            .metrics
+            .reconciles
+            .get_or_create(&ring_labels)
+            .get()
+    };
+    for i in 0..3 {
+        let before = reconciles();
+        env.mcs()
+            .patch(
+                "ring",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(
+                    json!({ "metadata": { "annotations": { "poke": i.to_string() } } }),
+                ),
+            )
+            .await
+            .expect("poke");
+        multi_casskop_e2e::wait::until("the poke reconciled", CONVERGE, || async {
+            if reconciles() > before {
+                Ok(())
+            } else {
+                Err(format!("reconciles: {}", reconciles()))
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        env.site_writes(),
+        writes,
+        "multi-casskop wrote the refused spec again"
+    );
+    assert_eq!(
+        env.simulators["site-a"].write_count(&env.namespace, "cass"),
+        sim_writes,
+        "CassKop and multi-casskop rewrite each other"
+    );
+    for site in ["site-b", "site-c"] {
+        let cc = env.ccs(site).get("cass").await.expect("exists");
+        assert_eq!(
+            spec_field(&cc, "/spec/dataCapacity"),
+            Some(&json!("1Gi")),
+            "{site} was written"
+        );
+    }
+
+    env.patch_spec("ring", json!({ "base": { "spec": { "dataCapacity": "1Gi", "cassandraImage": "cassandra:3.11.10" } } }))
+        .await;
+    let mc = env.wait_ready("ring").await;
+    assert!(site_state(&mc, "site-a").is_some_and(|s| s.refused_spec.is_none()));
+}
+
+/// A change that asks nothing of CassKop (labels only: no new generation) never waits for it:
+/// the ring is Ready again even with CassKop gone at a site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labels_only_change_needs_nothing_from_casskop() {
+    let mut env = Env::with_sim("labels", SimConfig::default().delay(STEP)).await;
+    env.create_ready(ring("ring", &env.namespace)).await;
+    let before = env.ccs("site-b").get("cass").await.expect("site-b");
+    env.simulators.remove("site-b");
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "metadata": { "labels": { "app": "demo", "tier": "gold" } } } }),
+    )
+    .await;
+    let mc = env.wait_ready("ring").await;
+    let after = env.ccs("site-b").get("cass").await.expect("site-b");
+    assert_eq!(
+        after
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("tier"))
+            .map(String::as_str),
+        Some("gold")
+    );
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "labels only"
+    );
+    assert!(site_state(&mc, "site-b").is_some_and(|s| s.state == "Ready"));
+}
