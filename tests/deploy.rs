@@ -27,6 +27,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use multi_casskop::cli::{Cli, Command as CliCommand};
 use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
+use multi_casskop::sites::SiteSource;
 use multi_casskop_e2e::{CasskopCrd, SimConfig, Simulator, SiteConfig, Sites, crds, namespace};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1063,11 +1064,9 @@ async fn controller_runs_with_exactly_these_grants() {
         ..Default::default()
     };
     settings.management.kubeconfig = Some(kubeconfig_file.clone());
-    settings.sites.push(ControllerSite {
-        name: "local".into(),
-        local: true,
-        ..Default::default()
-    });
+    settings
+        .sites
+        .push(ControllerSite::new("local", SiteSource::Management));
     settings.secrets.namespace = Some(CONTROLLER_NS.into());
     let controller = multi_casskop::run::start(settings)
         .await

@@ -7,10 +7,12 @@ pub mod health;
 mod probe;
 pub mod registry;
 pub mod secrets;
+pub mod source;
 pub mod watch;
 
 pub use health::Trigger;
 pub use registry::{SiteHandle, SiteRegistry};
+pub use source::SiteSource;
 
 use kube::core::{ApiResource, GroupVersionKind};
 
