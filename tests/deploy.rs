@@ -1068,6 +1068,8 @@ async fn controller_runs_with_exactly_these_grants() {
         .sites
         .push(ControllerSite::new("local", SiteSource::Management));
     settings.secrets.namespace = Some(CONTROLLER_NS.into());
+    // The ring's remote site object lives in `cassandra`, not the ring's own namespace.
+    let settings = settings.with_allowed_namespaces(&[(ring_ns.clone(), CASSANDRA_NS.to_string())]);
     let controller = multi_casskop::run::start(settings)
         .await
         .expect("controller starts");
