@@ -42,11 +42,6 @@ pub enum Endpoints {
     Metrics,
 }
 
-/// Answers one request.
-pub fn route(ctx: &Context, path: &str) -> Response<Full<Bytes>> {
-    route_on(ctx, path, Endpoints::All)
-}
-
 /// Answers one request on an address serving `endpoints`.
 pub fn route_on(ctx: &Context, path: &str, endpoints: Endpoints) -> Response<Full<Bytes>> {
     let allowed = match endpoints {
@@ -78,14 +73,6 @@ pub fn route_on(ctx: &Context, path: &str, endpoints: Endpoints) -> Response<Ful
             "try /metrics, /healthz or /readyz\n".into(),
         ),
     }
-}
-
-/// Binds `addr` and serves until the task is dropped. Returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    ctx: Arc<Context>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_on(addr, ctx, Endpoints::All).await
 }
 
 /// Binds `addr`, serves `endpoints` until the task is dropped, and returns the bound address.

@@ -1,10 +1,13 @@
 //! The `multi-casskop` binary.
 
 use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use multi_casskop::cli::{Cli, Command};
+use multi_casskop::sites::SiteSource;
+use multi_casskop::sites::connect::InsecureTls;
 use multi_casskop::{config, crd, render, run, sites, telemetry};
 
 fn main() -> ExitCode {
@@ -60,26 +63,25 @@ fn main() -> ExitCode {
 
 fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
     let settings = match config::load(args.config.as_deref()) {
-        Ok(s) => s,
+        Ok(s) => args.apply(s),
         Err(e) => return fail(&e.to_string()),
     };
-    let mut settings = settings.with_flag_sites(args.local.as_deref(), &args.remotes, &args.sites);
     if let Err(e) = settings.validate() {
         return fail(&e.to_string());
     }
-    settings.namespace = args.namespace.or(settings.namespace);
-    settings.secrets.namespace = args.secrets_namespace.or(settings.secrets.namespace);
-    settings.management.kubeconfig = args.kubeconfig.or(settings.management.kubeconfig);
-    settings.management.context = args.context.or(settings.management.context);
-    settings.leader_election.enabled |= args.leader_elect;
-    settings.leader_election.namespace = args
-        .leader_election_namespace
-        .or(settings.leader_election.namespace);
-    settings.http_addr = settings.http_addr.or(Some(args.http_addr));
-    settings.metrics_addr = args.metrics_addr.or(settings.metrics_addr);
-    settings.allow_insecure_skip_tls_verify |= args.allow_insecure_skip_tls_verify;
-    let settings = settings.with_allowed_namespaces(&args.allow_namespaces);
-    telemetry::init(args.log_format.unwrap_or(settings.log_format));
+    if args.print_settings {
+        return match serde_yaml::to_string(&settings) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("cannot print the settings: {e}")),
+        };
+    }
+    telemetry::init(settings.log_format);
+    for var in config::env::unrecognised(config::env::process_vars()) {
+        tracing::warn!(%var, "environment variable sets no setting (see the README's settings table); ignored");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
@@ -90,6 +92,17 @@ fn run_controller(args: multi_casskop::cli::RunArgs) -> ExitCode {
             Err(e) => fail(&format!("cannot reach the management cluster: {e}")),
         }
     })
+}
+
+/// A client of the cluster that `kubeconfig` and `context` name (default: the default
+/// connection), for the commands run by a person: their kubeconfig may skip TLS verification.
+async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, sites::connect::ConnectError> {
+    SiteSource::kubeconfig(kubeconfig, context)
+        .connect("management", None, None, InsecureTls::Allow)
+        .await
 }
 
 fn site(
@@ -105,11 +118,7 @@ fn site(
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
-        let management = match &kubeconfig {
-            Some(path) => sites::connect::from_file(path, context.as_deref(), None, sites::connect::InsecureTls::Allow).await,
-            None => sites::connect::default_client(None).await,
-        };
-        let management = match management {
+        let management = match connect(kubeconfig.as_deref(), context.as_deref()).await {
             Ok(c) => c,
             Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
         };
@@ -121,19 +130,10 @@ fn site(
             SiteCommand::List => site_admin::list(&management, &secrets_namespace).await.map(|rows| print!("{}", site_admin::table(&rows))),
             SiteCommand::Remove { name, revoke, context, kubeconfig, namespace } => {
                 let remote = match (revoke, &context) {
-                    (true, Some(ctx)) => {
-                        let client = match &kubeconfig {
-                            Some(path) => sites::connect::from_file(path, Some(ctx), None, sites::connect::InsecureTls::Allow).await,
-                            None => match kube::config::Kubeconfig::read() {
-                                Ok(kc) => sites::connect::from_yaml(&serde_yaml::to_string(&kc).unwrap_or_default(), Some(ctx), "the default kubeconfig", None, sites::connect::InsecureTls::Allow).await,
-                                Err(e) => return fail(&format!("cannot read the default kubeconfig: {e}")),
-                            },
-                        };
-                        match client {
-                            Ok(c) => Some(c),
-                            Err(e) => return fail(&e.to_string()),
-                        }
-                    }
+                    (true, Some(ctx)) => match connect(kubeconfig.as_deref(), Some(ctx)).await {
+                        Ok(c) => Some(c),
+                        Err(e) => return fail(&e.to_string()),
+                    },
                     _ => None,
                 };
                 site_admin::remove(&management, &secrets_namespace, &name, remote.as_ref().map(|c| (c, namespace.as_str()))).await.map(|()| println!("site {name} removed"))
@@ -159,19 +159,7 @@ fn show_status(
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
-        let client = match &kubeconfig {
-            Some(path) => {
-                sites::connect::from_file(
-                    path,
-                    context.as_deref(),
-                    None,
-                    sites::connect::InsecureTls::Allow,
-                )
-                .await
-            }
-            None => sites::connect::default_client(None).await,
-        };
-        let client = match client {
+        let client = match connect(kubeconfig.as_deref(), context.as_deref()).await {
             Ok(c) => c,
             Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
         };

@@ -9,10 +9,10 @@ use futures::channel::mpsc::UnboundedReceiver;
 use kube::Client;
 use tracing::{info, warn};
 
-use crate::config::{Settings, SiteConfig};
+use crate::config::Settings;
 use crate::controller::{self, Context};
 use crate::metrics::Metrics;
-use crate::sites::connect::{self, ConnectError, InsecureTls};
+use crate::sites::connect::{ConnectError, InsecureTls};
 use crate::sites::{SiteRegistry, Trigger, secrets};
 
 /// Site label of the management cluster's own client in metrics.
@@ -22,41 +22,21 @@ pub const MANAGEMENT: &str = "management";
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The management cluster's client, from the settings (file and context, else the default).
+/// The operator's own kubeconfig may turn TLS verification off.
 pub async fn management_client(
     settings: &Settings,
     metrics: &Arc<Metrics>,
 ) -> Result<Client, ConnectError> {
-    let counted = Some((metrics, MANAGEMENT));
-    match &settings.management.kubeconfig {
-        Some(path) => {
-            connect::from_file(
-                path,
-                settings.management.context.as_deref(),
-                counted,
-                InsecureTls::Allow,
-            )
-            .await
-        }
-        None => match &settings.management.context {
-            Some(context) => default_kubeconfig_context(context, counted, InsecureTls::Allow).await,
-            None => connect::default_client(counted).await,
-        },
-    }
-}
-
-async fn default_kubeconfig_context(
-    context: &str,
-    counted: connect::Counted<'_>,
-    tls: InsecureTls,
-) -> Result<Client, ConnectError> {
-    let origin = "the default kubeconfig";
-    let kubeconfig =
-        kube::config::Kubeconfig::read().map_err(|source| ConnectError::ParseKubeconfig {
-            origin: origin.into(),
-            detail: connect::describe_kubeconfig_error(&source),
-        })?;
-    let yaml = serde_yaml::to_string(&kubeconfig).unwrap_or_default();
-    connect::from_yaml(&yaml, Some(context), origin, counted, tls).await
+    settings
+        .management
+        .source()
+        .connect(
+            MANAGEMENT,
+            None,
+            Some((metrics, MANAGEMENT)),
+            InsecureTls::Allow,
+        )
+        .await
 }
 
 /// Whether sites' kubeconfigs may turn TLS verification off.
@@ -66,39 +46,6 @@ pub fn site_tls(settings: &Settings) -> InsecureTls {
     } else {
         InsecureTls::Refuse
     }
-}
-
-/// Connects one configured site; errors are kept as the site's state, never fatal.
-async fn connect_site(
-    site: &SiteConfig,
-    management: &Client,
-    metrics: &Arc<Metrics>,
-    tls: InsecureTls,
-) -> (String, Result<Client, String>) {
-    if site.local {
-        return (
-            "the management cluster's connection".into(),
-            Ok(management.clone()),
-        );
-    }
-    let counted = Some((metrics, site.name.as_str()));
-    let result = match (&site.kubeconfig, &site.context) {
-        (Some(path), context) => connect::from_file(path, context.as_deref(), counted, tls).await,
-        // A context of the default kubeconfig (the Go version's fallback for `-r NAME`).
-        (None, Some(context)) => default_kubeconfig_context(context, counted, tls).await,
-        (None, None) => connect::default_client(counted).await,
-    };
-    let file = site
-        .kubeconfig
-        .as_ref()
-        .map_or_else(|| "default kubeconfig".into(), |p| p.display().to_string());
-    (
-        format!(
-            "{file} context {}",
-            site.context.as_deref().unwrap_or("(current)")
-        ),
-        result.map_err(|e| e.to_string()),
-    )
 }
 
 /// Connects everything described by `settings` and runs the controller until `shutdown` resolves.
@@ -167,15 +114,17 @@ async fn prepare(
     let metrics = Arc::new(Metrics::default());
     let management = management_client(settings, &metrics).await?;
     let (registry, triggers) = SiteRegistry::new(metrics.clone());
+    // The settings' sites: connected once (the Secret-held ones follow their Secrets, in serve).
     for site in &settings.sites {
-        let (source, client) = connect_site(site, &management, &metrics, site_tls(settings)).await;
-        match &client {
-            Ok(_) => info!(site = %site.name, %source, "site configured"),
-            Err(error) => {
-                warn!(site = %site.name, %source, %error, "site unusable; the others carry on")
-            }
-        }
-        registry.upsert(&site.name, source, client, site.namespace.clone());
+        registry
+            .connect(
+                &site.name,
+                &site.source,
+                site.namespace.clone(),
+                Some(&management),
+                site_tls(settings),
+            )
+            .await;
     }
     let mut ctx = Context::new(
         management,

@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::labels::{
     SITE_ACCOUNT, SITE_ADD_FIELD_MANAGER, SITE_NAMESPACE_ANNOTATION, SITE_SECRET_LABEL,
 };
+use crate::sites::SiteSource;
 use crate::sites::connect;
 use crate::sites::secrets::read_secret;
 
@@ -150,18 +151,9 @@ fn base64_encode(bytes: &[u8]) -> String {
 pub async fn add(options: &AddOptions, management: &Client) -> Result<Secret, SiteAdminError> {
     let (kubeconfig, origin) = read_kubeconfig(options.kubeconfig.as_ref())?;
     let (server, ca) = server_of(&kubeconfig, &options.context, &origin)?;
-    let yaml = serde_yaml::to_string(&kubeconfig).map_err(|e| SiteAdminError::Kubeconfig {
-        origin: origin.clone(),
-        message: e.to_string(),
-    })?;
-    let remote = connect::from_yaml(
-        &yaml,
-        Some(&options.context),
-        &origin,
-        None,
-        connect::InsecureTls::Allow,
-    )
-    .await?;
+    let remote = SiteSource::kubeconfig(options.kubeconfig.as_deref(), Some(&options.context))
+        .connect(&options.site, None, None, connect::InsecureTls::Allow)
+        .await?;
     let ns = options.namespace.as_str();
     let params = PatchParams::apply(SITE_ADD_FIELD_MANAGER).force();
 
@@ -274,18 +266,11 @@ pub async fn list(
     for secret in secrets.items {
         let read = read_secret(&secret);
         let namespace = read.namespace.clone().unwrap_or_else(|| "(all)".into());
-        let client = match read.kubeconfig {
-            Ok(yaml) => connect::from_yaml(
-                &yaml,
-                None,
-                &read.source,
-                None,
-                connect::InsecureTls::Refuse,
-            )
+        let client = read
+            .site_source()
+            .connect(&read.site, None, None, connect::InsecureTls::Refuse)
             .await
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
+            .map_err(|e| e.to_string());
         let (version, casskop) = match client {
             Err(e) => (Err(e), "-".into()),
             Ok(client) => {

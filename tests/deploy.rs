@@ -27,6 +27,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use multi_casskop::cli::{Cli, Command as CliCommand};
 use multi_casskop::config::{Settings, SiteConfig as ControllerSite};
+use multi_casskop::sites::SiteSource;
 use multi_casskop_e2e::{CasskopCrd, SimConfig, Simulator, SiteConfig, Sites, crds, namespace};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1125,18 +1126,13 @@ async fn controller_runs_with_exactly_these_grants() {
         ..Default::default()
     };
     settings.management.kubeconfig = Some(kubeconfig_file.clone());
-    settings.sites.push(ControllerSite {
-        name: "local".into(),
-        local: true,
-        ..Default::default()
-    });
+    settings
+        .sites
+        .push(ControllerSite::new("local", SiteSource::Management));
     settings.secrets.namespace = Some(CONTROLLER_NS.into());
     // The ring writes its remote site's CassandraCluster in `cassandra`: allowed by the
     // administrator's tenancy settings, not by the MultiCasskop alone.
-    settings
-        .tenancy
-        .allowed_namespaces
-        .insert(ring_ns.clone(), vec![CASSANDRA_NS.into()]);
+    let settings = settings.with_allowed_namespaces(&[(ring_ns.clone(), CASSANDRA_NS.to_string())]);
     let controller = multi_casskop::run::start(settings)
         .await
         .expect("controller starts");

@@ -27,13 +27,36 @@ fn fingerprint(o: &DynamicObject) -> (Option<String>, Option<serde_json::Value>)
     (o.resource_version(), o.data.get("spec").cloned())
 }
 
+/// What multi-casskop would have changed, had it written the object: its field manager, its
+/// labels, the node count and DC. (CassKop, simulated in the ring's namespace, does act on the
+/// hand-made object: its defaults are not ours.)
+fn untouched_by_us(o: &DynamicObject) -> Result<(), String> {
+    let managers: Vec<String> = o
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.manager.clone())
+        .collect();
+    if managers.iter().any(|m| m.starts_with("multi-casskop")) {
+        return Err(format!("written by multi-casskop: {managers:?}"));
+    }
+    if o.labels().contains_key(OWNER_NAME_LABEL) {
+        return Err(format!("labelled: {:?}", o.labels()));
+    }
+    let spec = o.data.get("spec").cloned().unwrap_or_default();
+    if spec["nodesPerRacks"] != json!(6) || spec["topology"]["dc"][0]["name"] != json!("handmade") {
+        return Err(format!("spec changed: {spec}"));
+    }
+    Ok(())
+}
+
 /// An existing CassandraCluster the ring did not create is a Conflict: never overwritten, the
 /// rollout holds there, the status names it; adopting it on purpose takes it over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pre_existing_object_is_a_conflict_until_adopted() {
     let env = Env::new("conflict").await;
-    let existing = env
-        .ccs("site-b")
+    env.ccs("site-b")
         .create(
             &PostParams::default(),
             &hand_made("cass", &env.namespace, json!({})),

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What the controller's administrator allows beyond the default tenant boundary.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TenancyPolicy {
     /// MultiCasskop namespace → the other namespaces its MultiCasskops may target at the sites.

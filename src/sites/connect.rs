@@ -1,6 +1,7 @@
-//! Turns a site's configuration (a kubeconfig file and context, Secret bytes, or the
-//! management cluster's own connection) into a Kubernetes client. Building a client does not
-//! contact the site, so a site that is down never delays start-up.
+//! Turns kubeconfig text (a file and context, Secret bytes, the default kubeconfig or the
+//! in-cluster service account) into a Kubernetes client, and says why it cannot without ever
+//! quoting a credential. Which of these a site uses is its [`crate::sites::source::SiteSource`].
+//! Building a client does not contact the site, so a site that is down never delays start-up.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +70,35 @@ pub enum ConnectError {
         origin: String,
         /// Cause, with any credential of the kubeconfig redacted.
         detail: String,
+    },
+    /// A site Secret holds no usable kubeconfig.
+    #[error(transparent)]
+    Secret(#[from] SecretReadError),
+    /// The management cluster's own connection was asked for where there is none (connecting
+    /// the management cluster itself, or a command that has no management connection).
+    #[error("site {site:?} uses the management cluster's connection, which is not available here")]
+    NoManagement {
+        /// The site.
+        site: String,
+    },
+}
+
+/// Why a site Secret yields no kubeconfig text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretReadError {
+    /// None of the keys that may hold a kubeconfig is present.
+    #[error("secret {secret} has no key {keys} holding a kubeconfig")]
+    NoKey {
+        /// `namespace/name`.
+        secret: String,
+        /// The keys looked for, as words.
+        keys: String,
+    },
+    /// The kubeconfig is not text.
+    #[error("secret {secret}: kubeconfig is not UTF-8 text")]
+    NotText {
+        /// `namespace/name`.
+        secret: String,
     },
 }
 
@@ -207,6 +237,20 @@ pub async fn from_yaml(
             origin: origin.into(),
             detail: describe_kubeconfig_error(&source),
         })?;
+    from_kubeconfig(kubeconfig, context, origin, counted, tls).await
+}
+
+/// Client for a context of the default kubeconfig (`$KUBECONFIG`, else `~/.kube/config`).
+pub async fn from_default_kubeconfig(
+    context: Option<&str>,
+    counted: Counted<'_>,
+    tls: InsecureTls,
+) -> Result<Client, ConnectError> {
+    let origin = "the default kubeconfig";
+    let kubeconfig = Kubeconfig::read().map_err(|source| ConnectError::ParseKubeconfig {
+        origin: origin.into(),
+        detail: describe_kubeconfig_error(&source),
+    })?;
     from_kubeconfig(kubeconfig, context, origin, counted, tls).await
 }
 

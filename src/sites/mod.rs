@@ -1,16 +1,25 @@
 //! The sites: one Kubernetes client per site, a watch of the CassandraClusters we own there,
 //! and what we know of each site's health. Sites can be added, replaced and removed while the
 //! controller runs (Secret-held kubeconfigs), and one broken site never affects the others.
+//!
+//! - `connect`: kubeconfig text to a client, with errors that never quote a credential.
+//! - `source`: [`SiteSource`], every way to reach a site, and connecting it.
+//! - `registry`: the live sites ([`SiteRegistry`]); every provider feeds it.
+//! - `secrets`: the provider of Secret-held sites (a watch of labelled Secrets).
+//! - `watch`, `probe`, `health`: each site's watch of our CassandraClusters, its API server
+//!   probe, and what both know of the site (they never import the registry).
 
 pub mod connect;
-pub mod health;
+mod health;
 mod probe;
-pub mod registry;
-pub mod secrets;
-pub mod watch;
+mod registry;
+pub(crate) mod secrets;
+pub mod source;
+mod watch;
 
-pub use health::Trigger;
+pub use health::{Health, Trigger};
 pub use registry::{SiteHandle, SiteRegistry};
+pub use source::SiteSource;
 
 use kube::core::{ApiResource, GroupVersionKind};
 

@@ -1,5 +1,7 @@
 //! The live set of sites. Each entry owns a client, a watch of our CassandraClusters there
 //! (a reflector store, so reconciles read sites without API calls) and the site's health.
+//! Every provider of sites (the settings, the site Secrets) feeds it through
+//! [`SiteRegistry::connect`], with the site's [`SiteSource`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -9,9 +11,12 @@ use kube::Client;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use crate::metrics::Metrics;
+use crate::sites::connect::{ConnectError, InsecureTls};
 use crate::sites::health::{Health, Trigger, set_request};
+use crate::sites::source::SiteSource;
 use crate::sites::{cassandra_cluster_resource, probe, watch};
 
 /// One site.
@@ -20,7 +25,7 @@ pub struct SiteHandle {
     pub name: String,
     /// Where its configuration came from and a fingerprint of it (to notice rotations).
     pub source: String,
-    client: Result<Client, String>,
+    client: Result<Client, ConnectError>,
     store: Option<Store<DynamicObject>>,
     health: Arc<Mutex<Health>>,
     status_subresource: Mutex<Option<bool>>,
@@ -42,8 +47,8 @@ impl Drop for SiteHandle {
 
 impl SiteHandle {
     /// The site's client, or why there is none.
-    pub fn client(&self) -> Result<&Client, &str> {
-        self.client.as_ref().map_err(String::as_str)
+    pub fn client(&self) -> Result<&Client, &ConnectError> {
+        self.client.as_ref()
     }
 
     /// Our CassandraClusters at the site as last seen by the watch.
@@ -75,7 +80,7 @@ impl SiteHandle {
         let client = self
             .client
             .as_ref()
-            .map_err(|e| kube::Error::Service(e.clone().into()))?;
+            .map_err(|e| kube::Error::Service(e.to_string().into()))?;
         let resources = client.list_api_group_resources("db.orange.com/v2").await?;
         let has = resources
             .resources
@@ -112,6 +117,30 @@ impl SiteRegistry {
         )
     }
 
+    /// Connects the site `name` from `source` and adds or replaces it ([`Self::upsert`]). A
+    /// site that cannot be connected is kept with the reason, never fatal: the rings that use
+    /// it report it, the others carry on. Its client counts its requests in [`Self::metrics`].
+    pub async fn connect(
+        &self,
+        name: &str,
+        source: &SiteSource,
+        namespace: Option<String>,
+        management: Option<&Client>,
+        tls: InsecureTls,
+    ) {
+        let described = source.describe();
+        let client = source
+            .connect(name, management, Some((&self.metrics, name)), tls)
+            .await;
+        match &client {
+            Ok(_) => info!(site = %name, source = %described, "site connected"),
+            Err(error) => {
+                warn!(site = %name, source = %described, %error, "site unusable; the others carry on")
+            }
+        }
+        self.upsert(name, described, client, namespace);
+    }
+
     /// Adds or replaces a site. With a client, a watch of our CassandraClusters there starts at once
     /// (it retries with backoff while the site is down). Replacing aborts the old watch.
     /// `namespace` limits the site's watch to one namespace (a site whose credentials only reach
@@ -120,13 +149,13 @@ impl SiteRegistry {
         &self,
         name: &str,
         source: String,
-        client: Result<Client, String>,
+        client: Result<Client, ConnectError>,
         namespace: Option<String>,
     ) {
         let health = Arc::new(Mutex::new(Health {
             reachable: client.is_ok(),
             synced: false,
-            error: client.as_ref().err().cloned(),
+            error: client.as_ref().err().map(ToString::to_string),
             watch_failing: false,
         }));
         let (store, watch_task, probe_task) = match &client {

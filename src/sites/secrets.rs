@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::labels::{SITE_NAMESPACE_ANNOTATION, SITE_SECRET_LABEL};
-use crate::sites::{SiteRegistry, connect};
+use crate::sites::connect::{self, SecretReadError};
+use crate::sites::{SiteRegistry, SiteSource};
 
 /// Keys under which a site Secret may hold its kubeconfig, in order of preference.
 pub const KUBECONFIG_KEYS: [&str; 2] = ["kubeconfig", "config"];
@@ -30,9 +31,19 @@ pub struct SecretSite {
     /// `secret <namespace>/<name> sha256:<hash>`.
     pub source: String,
     /// Kubeconfig YAML, or why there is none usable.
-    pub kubeconfig: Result<String, String>,
+    pub kubeconfig: Result<String, SecretReadError>,
     /// The only namespace the site's credentials reach (annotation), if limited.
     pub namespace: Option<String>,
+}
+
+impl SecretSite {
+    /// How to connect the site.
+    pub fn site_source(&self) -> SiteSource {
+        SiteSource::Secret {
+            origin: self.source.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+        }
+    }
 }
 
 /// Reads a site Secret.
@@ -58,14 +69,17 @@ pub fn read_secret(secret: &Secret) -> SecretSite {
         secret.name_any(),
         &hash[..hash.len().min(16)]
     );
+    let name = format!(
+        "{}/{}",
+        secret.namespace().unwrap_or_default(),
+        secret.name_any()
+    );
     let kubeconfig = match bytes {
-        None => Err(format!(
-            "secret {} has no key {} holding a kubeconfig",
-            secret.name_any(),
-            KUBECONFIG_KEYS.join(" or ")
-        )),
-        Some(b) => String::from_utf8(b)
-            .map_err(|_| format!("secret {}: kubeconfig is not UTF-8 text", secret.name_any())),
+        None => Err(SecretReadError::NoKey {
+            secret: name,
+            keys: KUBECONFIG_KEYS.join(" or "),
+        }),
+        Some(b) => String::from_utf8(b).map_err(|_| SecretReadError::NotText { secret: name }),
     };
     let namespace = secret
         .annotations()
@@ -199,30 +213,15 @@ async fn sync_site(
     {
         return;
     }
-    let client = match &read.kubeconfig {
-        Ok(yaml) => connect::from_yaml(
-            yaml,
+    registry
+        .connect(
+            &read.site,
+            &read.site_source(),
+            read.namespace.clone(),
             None,
-            &read.source,
-            Some((&registry.metrics, read.site.as_str())),
             tls,
         )
-        .await
-        .map_err(|e| e.to_string()),
-        Err(e) => Err(e.clone()),
-    };
-    match &client {
-        Ok(_) => info!(site = %read.site, source = %read.source, "site loaded from secret"),
-        Err(error) => {
-            warn!(site = %read.site, source = %read.source, %error, "site secret unusable")
-        }
-    }
-    registry.upsert(
-        &read.site,
-        read.source.clone(),
-        client,
-        read.namespace.clone(),
-    );
+        .await;
 }
 
 #[cfg(test)]
@@ -300,6 +299,13 @@ mod tests {
         ));
         assert_eq!(a.site, "east");
         assert_eq!(a.kubeconfig, Ok("apiVersion: v1".into()));
+        assert_eq!(
+            a.site_source(),
+            SiteSource::Secret {
+                origin: a.source.clone(),
+                kubeconfig: Ok("apiVersion: v1".into())
+            }
+        );
         assert!(a.source.starts_with("secret mc/s1 sha256:"));
         let b = read_secret(&secret("west", Some(""), &[("config", "x")]));
         assert_eq!(b.site, "west", "empty label falls back to the secret name");
@@ -311,10 +317,9 @@ mod tests {
         ));
         assert_ne!(a.source, rotated.source, "rotation changes the fingerprint");
         let none = read_secret(&secret("s2", None, &[("other", "x")]));
-        assert!(
-            none.kubeconfig
-                .unwrap_err()
-                .contains("has no key kubeconfig or config")
+        assert_eq!(
+            none.kubeconfig.unwrap_err().to_string(),
+            "secret mc/s2 has no key kubeconfig or config holding a kubeconfig"
         );
     }
 
@@ -434,7 +439,7 @@ mod tests {
                 ));
                 let state = registry
                     .get("east")
-                    .map(|s| s.client().err().unwrap_or_default().to_string())
+                    .and_then(|s| s.client().err().map(ToString::to_string))
                     .unwrap_or_default();
                 let direct = runtime.block_on(connect::from_yaml(
                     &text,
@@ -469,10 +474,7 @@ mod tests {
                         "{name} (json logs: {json}): {what} quotes the token: {text}"
                     );
                 }
-                assert!(
-                    logs.contains("site secret unusable"),
-                    "{name}: logged: {logs}"
-                );
+                assert!(logs.contains("site unusable"), "{name}: logged: {logs}");
             }
         }
     }
