@@ -17,6 +17,10 @@ use multi_casskop::labels::CASSKOP_LAST_APPLIED_ANNOTATION;
 use multi_casskop::sites::cassandra_cluster_resource;
 use serde_json::{Value, json};
 
+/// The corpus test snapshots every CassandraCluster of every namespace at every site: the
+/// tests of this binary run one at a time, so no other test's rollout shows up as "touched".
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 type Snapshot = BTreeMap<(String, String, String), (String, Value)>;
 
 /// Every CassandraCluster at every site, in every namespace: resourceVersion and spec.
@@ -85,6 +89,7 @@ fn degraded_message(status: &MultiCasskopStatus) -> (String, String) {
 /// The corpus against a running controller, with a healthy ring created alongside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_corpus_touches_nothing_and_delays_no_ring() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let env = Env::new("hostile").await;
     let ns = env.namespace.clone();
     // The healthy ring's normal time, alone.
@@ -235,6 +240,7 @@ async fn hostile_corpus_touches_nothing_and_delays_no_ring() {
 /// with the rule in the message; nothing anywhere carries the forged annotation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_reach_another_tenants_clusters() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let victim = Env::new("team-b").await;
     victim.create_ready(ring("orders", &victim.namespace)).await;
     let attacker = Env::new("team-a").await;

@@ -391,3 +391,43 @@ async fn a_labels_only_change_needs_nothing_from_casskop() {
     );
     assert!(site_state(&mc, "site-b").is_some_and(|s| s.state == "Ready"));
 }
+
+/// A canary rollout: the first site alone, then the other two at once (two steps instead of
+/// three), each still ready before the ring is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_rollout_takes_two_steps() {
+    let env = Env::with_sim("canary", SimConfig::default().delay(STEP)).await;
+    let mut manifest = ring("ring", &env.namespace);
+    manifest["spec"]["rollout"] = json!({ "strategy": "Canary" });
+    env.create_ready(manifest).await;
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } }),
+    )
+    .await;
+    env.wait_mc("ring", "Ready with the new image", |mc| {
+        is_ready(mc) && mc.metadata.generation == Some(2)
+    })
+    .await;
+    let window = |site: &'static str| {
+        let env = &env;
+        async move {
+            let cc = env.ccs(site).get("cass").await.expect("exists");
+            let (start, end) = action_window(&cc, "UpdateDockerImage").expect("image action");
+            (start, end.expect("ended"))
+        }
+    };
+    let (a, b, c) = (
+        window("site-a").await,
+        window("site-b").await,
+        window("site-c").await,
+    );
+    assert!(
+        b.0 >= a.1 && c.0 >= a.1,
+        "after the canary: a {a:?}, b {b:?}, c {c:?}"
+    );
+    assert!(
+        b.0 < c.1 && c.0 < b.1,
+        "site-b and site-c together: b {b:?}, c {c:?}"
+    );
+}

@@ -86,9 +86,16 @@ pub struct SeedPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutPolicy {
     /// `Sequential` (default): one site at a time, each ready before the next is touched.
-    /// `Parallel`: every site at once.
+    /// `Canary`: the first site alone; once it is ready, the others `maxConcurrentSites` at a
+    /// time. `Parallel`: every site at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<RolloutStrategy>,
+
+    /// With `Canary`, how many sites after the first may change at once (default: all of
+    /// them). Every site still has to be ready before it counts as done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32))]
+    pub max_concurrent_sites: Option<u32>,
 
     /// Order of the sites for creation and changes. Sites not listed follow, by name.
     /// Absent: the controller's configured site order (local site first, as the Go
@@ -118,6 +125,8 @@ pub enum RolloutStrategy {
     Sequential,
     /// All sites at once.
     Parallel,
+    /// The first site alone, then the others `maxConcurrentSites` at a time.
+    Canary,
 }
 
 /// Observed state of the ring, written by multi-casskop.

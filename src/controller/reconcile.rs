@@ -119,7 +119,7 @@ async fn reconcile_ring(
             ready: p.readiness == Some(SiteReadiness::Ready),
         })
         .collect();
-    let steps = plan_rollout(federation.strategy, &facts);
+    let steps = plan_rollout(federation.strategy, federation.max_concurrent_sites, &facts);
 
     // Apply what the rollout allows, and describe every site.
     let now = Timestamp::now();

@@ -33,8 +33,10 @@ pub struct Federation {
     pub seeds: Vec<String>,
     /// Where `seeds` came from.
     pub seed_source: SeedSource,
-    /// Sequential or parallel.
+    /// Sequential, canary or parallel, and how many sites at once after a canary.
     pub strategy: RolloutStrategy,
+    /// With `Canary`: sites changing at once after the first (`None`: all).
+    pub max_concurrent_sites: Option<usize>,
     /// Sites not to touch.
     pub paused: BTreeSet<String>,
     /// How long a site may take to become ready before the ring reports Degraded.
@@ -198,6 +200,9 @@ fn plan(input: FederationInput<'_>, tenancy: &TenancyPolicy) -> Result<Federatio
         seeds,
         seed_source,
         strategy: rollout.strategy.unwrap_or_default(),
+        max_concurrent_sites: rollout
+            .max_concurrent_sites
+            .and_then(|n| usize::try_from(n).ok()),
         paused: rollout.paused.into_iter().collect(),
         progress_deadline: rollout
             .progress_deadline_seconds

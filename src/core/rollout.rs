@@ -1,5 +1,6 @@
 //! Which site to write next. Sequential rollouts take sites one at a time in order and move on
-//! only when the current one is ready; parallel rollouts take every site at once.
+//! only when the current one is ready; canary rollouts take the first site alone, then the
+//! others up to N at a time; parallel rollouts take every site at once.
 //! Paused sites are skipped; an unreachable site holds a sequential rollout where it stands.
 
 use crate::api::RolloutStrategy;
@@ -50,12 +51,28 @@ impl Step {
     }
 }
 
-/// Decides the step of every site; `facts` are in rollout order.
-pub fn plan_rollout(strategy: RolloutStrategy, facts: &[SiteFacts]) -> Vec<Step> {
+/// Decides the step of every site; `facts` are in rollout order. `max_concurrent` bounds the
+/// sites in flight after a canary (`None`: no bound).
+pub fn plan_rollout(
+    strategy: RolloutStrategy,
+    max_concurrent: Option<usize>,
+    facts: &[SiteFacts],
+) -> Vec<Step> {
+    let canary = facts.iter().position(|f| !f.paused);
+    let canary_done = canary.is_none_or(|i| {
+        let f = &facts[i];
+        f.reachable && !f.held && f.in_sync && f.ready
+    });
     let mut blocked = false;
+    let mut in_flight = 0usize;
     facts
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
+            if strategy == RolloutStrategy::Canary {
+                blocked = (Some(i) != canary && !canary_done)
+                    || max_concurrent.is_some_and(|n| in_flight >= n);
+            }
             let step = if f.paused {
                 Step::Paused
             } else if !f.reachable {
@@ -71,8 +88,11 @@ pub fn plan_rollout(strategy: RolloutStrategy, facts: &[SiteFacts]) -> Vec<Step>
             } else {
                 Step::Wait
             };
-            if strategy == RolloutStrategy::Sequential && step.holds_sequential_rollout() {
-                blocked = true;
+            if step.holds_sequential_rollout() {
+                in_flight += 1;
+                if strategy == RolloutStrategy::Sequential {
+                    blocked = true;
+                }
             }
             step
         })
@@ -82,7 +102,7 @@ pub fn plan_rollout(strategy: RolloutStrategy, facts: &[SiteFacts]) -> Vec<Step>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use RolloutStrategy::{Parallel, Sequential};
+    use RolloutStrategy::{Canary, Parallel, Sequential};
 
     /// Site facts from a compact code: p = paused, u = unreachable, h = held, s = in sync,
     /// r = ready.
@@ -99,6 +119,22 @@ mod tests {
                 ready: c.contains('r'),
             })
             .collect()
+    }
+
+    #[test]
+    fn canary_batches_are_bounded() {
+        use Step::*;
+        let f = facts(&["sr", "r", "r", "r", "r"]);
+        assert_eq!(
+            plan_rollout(Canary, Some(2), &f),
+            [Done, Apply, Apply, Queued, Queued]
+        );
+        let f = facts(&["sr", "sr", "s", "r", "r"]);
+        assert_eq!(
+            plan_rollout(Canary, Some(2), &f),
+            [Done, Done, Wait, Apply, Queued],
+            "a slot frees when a site is done"
+        );
     }
 
     #[test]
@@ -183,11 +219,41 @@ mod tests {
                 &["h", "hsr", ""],
                 &[Held, Held, Apply],
             ),
+            (
+                "canary: the first site alone",
+                Canary,
+                &["r", "r", "r", "r"],
+                &[Apply, Queued, Queued, Queued],
+            ),
+            (
+                "canary: the others wait until the first is ready",
+                Canary,
+                &["s", "r", "r", "r"],
+                &[Wait, Queued, Queued, Queued],
+            ),
+            (
+                "canary ready: every other site at once",
+                Canary,
+                &["sr", "r", "", "s"],
+                &[Done, Apply, Apply, Wait],
+            ),
+            (
+                "canary: a paused first site hands the canary to the next",
+                Canary,
+                &["p", "r", "r"],
+                &[Paused, Apply, Queued],
+            ),
+            (
+                "canary: an unreachable first site holds everything",
+                Canary,
+                &["u", "r", "r"],
+                &[Unreachable, Queued, Queued],
+            ),
             ("no sites", Sequential, &[], &[]),
         ];
         for (name, strategy, codes, want) in cases {
             assert_eq!(
-                plan_rollout(*strategy, &facts(codes)),
+                plan_rollout(*strategy, None, &facts(codes)),
                 want.to_vec(),
                 "{name}"
             );
