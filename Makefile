@@ -9,6 +9,7 @@ CONTROLPLANE = $(shell bash e2e/controlplane/build.sh)
 
 ## test: formatting, lints, stale-CRD check, unit tests and end-to-end tests on real API servers
 test: lint
+	bash e2e/check-inputs.sh
 	cargo build --examples
 	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo test --workspace --all-targets
 
@@ -16,7 +17,7 @@ test: lint
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	if command -v shellcheck >/dev/null; then shellcheck .ci/run e2e/controlplane/build.sh e2e/kind/*.sh deploy/*.sh; fi
+	if command -v shellcheck >/dev/null; then shellcheck .ci/run e2e/controlplane/build.sh e2e/check-inputs.sh e2e/kind/*.sh deploy/*.sh; fi
 	test -z "$$(gofmt -l e2e/controlplane)"
 
 ## demo: three local sites, the CassKop simulator and the controller rolling out samples/multicasskop-three-regions.yaml
