@@ -590,6 +590,20 @@ impl Site {
         let (Some(kubeconfig), Some(ports)) = (kubeconfig, ports) else {
             return Err(SiteError::NotRunning(inner.name.clone()));
         };
+        // Leftovers of a control plane that died on its own would run twice.
+        self.stop_components_now();
+        let released = run_private(async {
+            let client = crate::kubeconfig::client_for(self.kubeconfig_path(), &inner.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            workloads::release_leases(&client, &inner.name, workloads)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        if let Err(err) | Ok(Err(err)) = released {
+            // Only slower: kwok takes the nodes over once the old leases expire.
+            tracing::warn!(site = %inner.name, %err, "could not delete the old node leases");
+        }
         let started = Instant::now();
         let mut offsets = Vec::new();
         for component in Component::ALL {

@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ObjectMeta;
 use kube::{Api, Client};
 
@@ -314,6 +315,32 @@ pub(crate) async fn ensure_nodes(
     Ok(())
 }
 
+/// Namespace of the node leases kwok keeps renewed for its nodes.
+const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// Deletes the node leases a previous kwok process held. kwok's holder identity is random per
+/// process and it only takes over a lease once it expired, so a restarted kwok would leave the
+/// nodes unmanaged (pods not moved to Running) for a lease duration; without the lease it
+/// creates a fresh one at once.
+pub(crate) async fn release_leases(
+    client: &Client,
+    site: &str,
+    workloads: &Workloads,
+) -> Result<(), kube::Error> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    for i in 0..workloads.nodes {
+        match leases
+            .delete(&Workloads::node_name(site, i), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn is_ready(node: &Node) -> bool {
     node.status
         .as_ref()
@@ -340,11 +367,24 @@ pub(crate) async fn nodes_ready(
         .list(&ListParams::default().labels(&format!("{NODE_SITE_LABEL}={site}")))
         .await
         .map_err(|e| format!("listing nodes: {e}"))?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let mut waiting = Vec::new();
     for node in &list.items {
         let name = node.metadata.name.clone().unwrap_or_default();
         if !is_ready(node) {
             waiting.push(format!("{name} not Ready (kwok)"));
+            continue;
+        }
+        // Leases are deleted before kwok starts: one that exists is this kwok's.
+        let held = leases
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("reading the lease of {name}: {e}"))?
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .is_some();
+        if !held {
+            waiting.push(format!("{name}: no lease held by kwok yet"));
             continue;
         }
         if taints(node).iter().any(|t| t.key == NOT_READY_TAINT) {
