@@ -2,16 +2,19 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
-# The control-plane binary (kube-apiserver + etcd) is built once and cached outside the repo.
+# The control-plane binary (kube-apiserver + etcd) is built once and cached outside the repo,
+# like the binaries of sites with workloads (controller-manager + scheduler, and kwok).
 CONTROLPLANE = $(shell bash e2e/controlplane/build.sh)
+SITECTL = $(shell bash e2e/controlplane/build.sh kube-sitectl)
+KWOK = $(shell bash e2e/controlplane/build.sh kwok)
 
-.PHONY: test lint unit e2e crd controlplane demo bench
+.PHONY: test lint unit e2e crd controlplane workloads demo bench
 
 ## test: formatting, lints, stale-CRD check, unit tests and end-to-end tests on real API servers
 test: lint
 	bash e2e/check-inputs.sh
 	cargo build --examples
-	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" cargo test --workspace --all-targets
+	KUBE_CONTROLPLANE_BIN="$(CONTROLPLANE)" KUBE_SITECTL_BIN="$(SITECTL)" KWOK_BIN="$(KWOK)" cargo test --workspace --all-targets
 
 ## lint: rustfmt, clippy (warnings are errors), shellcheck, gofmt
 lint:
@@ -43,3 +46,8 @@ crd:
 ## controlplane: build (or reuse) the cached kube-apiserver binary and print its path
 controlplane:
 	@echo "$(CONTROLPLANE)"
+
+## workloads: build (or reuse) the cached kube-sitectl (controller-manager, scheduler) and kwok binaries and print their paths
+workloads:
+	@echo "$(SITECTL)"
+	@echo "$(KWOK)"

@@ -4,6 +4,7 @@
 //! ```text
 //! e2e-sites                                  # site-1..3, kubeconfigs in <repo>/kubeconfigs
 //! e2e-sites --site paris=orange --site nice=cscetbon --simulate --delay-ms 2000
+//! e2e-sites --workloads 3                    # plus controller-manager, scheduler, 3 kwok nodes each
 //! ```
 //!
 //! Prints one `SITE {json}` line per site, then `ALL-READY`.
@@ -56,6 +57,10 @@ struct Args {
     /// Simulator delay before each status transition, in milliseconds.
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Run kube-controller-manager, kube-scheduler and kwok with this many fake nodes (one
+    /// zone each) at every site, so that StatefulSets get pods; 0: API servers only.
+    #[arg(long, default_value_t = 0)]
+    workloads: usize,
 }
 
 fn default_kubeconfig_dir() -> PathBuf {
@@ -99,6 +104,9 @@ fn site_configs(args: &Args) -> anyhow::Result<Vec<SiteConfig>> {
             }
             if let Some(crd) = crd {
                 config = config.casskop_crd(crd);
+            }
+            if args.workloads > 0 {
+                config = config.with_workloads(args.workloads);
             }
             config
         })

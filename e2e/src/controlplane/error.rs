@@ -90,6 +90,38 @@ pub enum SiteError {
         line: String,
     },
 
+    /// A component beside the API server (controller-manager, scheduler, kwok) exited while
+    /// the site was starting.
+    #[error(
+        "{component} of site {site} exited with {status} while the site was starting; ends of the logs:\n{logs}"
+    )]
+    ComponentExited {
+        /// The site.
+        site: String,
+        /// The component.
+        component: &'static str,
+        /// Its exit status.
+        status: String,
+        /// The ends of the components' logs.
+        logs: String,
+    },
+
+    /// The components beside the API server did not become ready in time.
+    #[error(
+        "the workloads of site {site} were not ready after {timeout:?} (machine overloaded?); \
+         they were stopped; last seen: {last}; ends of the logs:\n{logs}"
+    )]
+    WorkloadsNotReady {
+        /// The site.
+        site: String,
+        /// How long we waited.
+        timeout: Duration,
+        /// What was missing at the last look.
+        last: String,
+        /// The ends of the components' logs.
+        logs: String,
+    },
+
     /// `start` on a site that runs.
     #[error("site {0} is already running; stop it first")]
     AlreadyRunning(String),

@@ -43,6 +43,17 @@ pub fn pick(n: usize) -> io::Result<Vec<Ports>> {
         .collect())
 }
 
+/// Picks `n` distinct free loopback ports at once (same caveat as [`pick`]).
+pub fn pick_ports(n: usize) -> io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 pub fn is_listening(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

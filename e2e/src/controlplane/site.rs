@@ -1,5 +1,7 @@
 //! One site: a `kube-controlplane` process, its state directory, ports and kubeconfig; can be
 //! stopped, started again on the same state (an outage and its recovery), paused and resumed.
+//! With [`SiteConfig::with_workloads`], kube-controller-manager, kube-scheduler and kwok run
+//! beside it (see [`super::workloads`]) and follow it through all of that.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
@@ -16,6 +18,7 @@ use super::error::{SiteError, log_tail};
 use super::ports::Ports;
 use super::process::{self, STOP_GRACE};
 use super::ready::{self, ReadyLine};
+use super::workloads::{self, Binaries, Component, WorkloadPorts, Workloads};
 use crate::crds::CasskopCrd;
 
 /// How long a control plane may take to print READY (it gives up itself after 3 minutes).
@@ -36,6 +39,9 @@ pub struct SiteConfig {
     pub kubeconfig: Option<PathBuf>,
     /// The CassKop CRD variant this site is meant to carry (see [`crate::Sites::install_casskop_crds`]).
     pub casskop_crd: Option<CasskopCrd>,
+    /// Controllers, scheduler and fake nodes beside the API server; none if `None` (the default:
+    /// a bare API server starts faster and costs less).
+    pub workloads: Option<Workloads>,
 }
 
 impl SiteConfig {
@@ -46,6 +52,7 @@ impl SiteConfig {
             state_dir: None,
             kubeconfig: None,
             casskop_crd: None,
+            workloads: None,
         }
     }
 
@@ -69,6 +76,20 @@ impl SiteConfig {
         self.casskop_crd = Some(crd);
         self
     }
+
+    /// Runs workloads at this site: kube-controller-manager, kube-scheduler and kwok with
+    /// `nodes` fake nodes, each in its own zone (`topology.kubernetes.io/zone=zone-<i>`).
+    #[must_use]
+    pub fn with_workloads(self, nodes: usize) -> Self {
+        self.workloads(Workloads::new(nodes))
+    }
+
+    /// Runs workloads at this site as `workloads` says (zones, controllers).
+    #[must_use]
+    pub fn workloads(mut self, workloads: Workloads) -> Self {
+        self.workloads = Some(workloads);
+        self
+    }
 }
 
 /// A handle on a site's control plane. Cloning shares the process; when the last handle is
@@ -86,6 +107,7 @@ struct SiteInner {
     state_dir: PathBuf,
     kubeconfig: PathBuf,
     casskop_crd: Option<CasskopCrd>,
+    workloads: Option<(Workloads, Binaries)>,
     state: Mutex<State>,
 }
 
@@ -97,6 +119,10 @@ struct State {
     last_start: Option<Duration>,
     paused: bool,
     temp: Option<TempDir>,
+    workload_ports: Option<WorkloadPorts>,
+    /// The processes beside the API server, while they run.
+    components: Vec<(Component, Child)>,
+    last_workloads_start: Option<Duration>,
 }
 
 /// A process that was spawned and has not printed READY yet.
@@ -119,6 +145,7 @@ impl Site {
         config: SiteConfig,
         binary: PathBuf,
         ports: Ports,
+        extra: Option<(Binaries, WorkloadPorts)>,
     ) -> Result<Self, SiteError> {
         let name = config.name;
         if name.is_empty()
@@ -162,6 +189,9 @@ impl Site {
                 state_dir,
                 kubeconfig,
                 casskop_crd: config.casskop_crd,
+                workloads: config
+                    .workloads
+                    .zip(extra.as_ref().map(|(bins, _)| bins.clone())),
                 state: Mutex::new(State {
                     ports,
                     child: None,
@@ -169,6 +199,9 @@ impl Site {
                     last_start: None,
                     paused: false,
                     temp,
+                    workload_ports: extra.map(|(_, ports)| ports),
+                    components: Vec::new(),
+                    last_workloads_start: None,
                 }),
             }),
         })
@@ -236,6 +269,53 @@ impl Site {
         self.pid().and_then(process::rss_kib)
     }
 
+    /// What runs beside the API server, if the site has workloads.
+    pub fn workloads(&self) -> Option<&Workloads> {
+        self.inner.workloads.as_ref().map(|(w, _)| w)
+    }
+
+    /// Health ports of kube-controller-manager and kube-scheduler, if the site has workloads.
+    pub fn workload_ports(&self) -> Option<WorkloadPorts> {
+        self.lock().workload_ports
+    }
+
+    /// Process ids of the components running beside the API server.
+    pub fn component_pids(&self) -> Vec<(Component, u32)> {
+        let mut state = self.lock();
+        state
+            .components
+            .iter_mut()
+            .filter_map(|(component, child)| {
+                matches!(child.try_wait(), Ok(None)).then(|| (*component, child.id()))
+            })
+            .collect()
+    }
+
+    /// Resident memory of each component beside the API server, in KiB.
+    pub fn component_rss_kib(&self) -> Vec<(Component, u64)> {
+        self.component_pids()
+            .into_iter()
+            .filter_map(|(component, pid)| process::rss_kib(pid).map(|rss| (component, rss)))
+            .collect()
+    }
+
+    /// Resident memory of everything the site runs (API server and components), in KiB.
+    pub fn total_rss_kib(&self) -> Option<u64> {
+        let components: u64 = self.component_rss_kib().iter().map(|(_, rss)| rss).sum();
+        self.rss_kib().map(|rss| rss + components)
+    }
+
+    /// How long the components took to be ready after the API server was (the fake nodes
+    /// Ready and schedulable, both health endpoints answering), at the last start.
+    pub fn last_workloads_start_duration(&self) -> Option<Duration> {
+        self.lock().last_workloads_start
+    }
+
+    /// A component's log in the state directory.
+    pub fn component_log_path(&self, component: Component) -> PathBuf {
+        component.log_path(&self.inner.state_dir)
+    }
+
     /// A client for this site, built from its kubeconfig and context.
     pub async fn client(&self) -> Result<kube::Client, crate::kubeconfig::KubeconfigError> {
         crate::kubeconfig::client_for(self.kubeconfig_path(), self.name()).await
@@ -254,7 +334,8 @@ impl Site {
             return Err(SiteError::AlreadyRunning(self.inner.name.clone()));
         }
         let launch = self.spawn()?;
-        self.await_ready(launch)
+        self.await_ready(launch)?;
+        self.start_workloads_blocking()
     }
 
     /// Stops the control plane (SIGTERM, SIGKILL after 30 s) and waits until it exited; the
@@ -264,14 +345,16 @@ impl Site {
         blocking(move || site.stop_blocking()).await
     }
 
-    /// Blocking form of [`Site::stop`]; `None` if it was not running.
+    /// Blocking form of [`Site::stop`]; `None` if it was not running. The components beside
+    /// the API server stop first.
     pub fn stop_blocking(&self) -> Result<Option<ExitStatus>, SiteError> {
-        let child = {
+        let (child, components) = {
             let mut state = self.lock();
             state.paused = false;
             state.ready = None;
-            state.child.take()
+            (state.child.take(), std::mem::take(&mut state.components))
         };
+        stop_components(&self.inner.name, components, STOP_GRACE);
         let Some(mut child) = child else {
             return Ok(None);
         };
@@ -286,14 +369,15 @@ impl Site {
         Ok(Some(status))
     }
 
-    /// Freezes the control plane (SIGSTOP): connections hang instead of being refused.
+    /// Freezes the control plane (SIGSTOP): connections hang instead of being refused. The
+    /// components beside it freeze too.
     pub fn pause(&self) -> Result<(), SiteError> {
         self.signal(libc::SIGSTOP, "pause")?;
         self.lock().paused = true;
         Ok(())
     }
 
-    /// Unfreezes a paused control plane (SIGCONT).
+    /// Unfreezes a paused control plane and its components (SIGCONT).
     pub fn resume(&self) -> Result<(), SiteError> {
         self.signal(libc::SIGCONT, "resume")?;
         self.lock().paused = false;
@@ -308,10 +392,15 @@ impl Site {
     /// Stops the control plane and removes a temporary state directory now; the site cannot be
     /// started again afterwards. Used at process exit, where destructors of statics do not run.
     pub fn shutdown_blocking(&self, grace: Duration) {
-        let (child, temp) = {
+        let (child, components, temp) = {
             let mut state = self.lock();
-            (state.child.take(), state.temp.take())
+            (
+                state.child.take(),
+                std::mem::take(&mut state.components),
+                state.temp.take(),
+            )
         };
+        stop_components(&self.inner.name, components, grace);
         if let Some(mut child) = child
             && let Err(err) = process::terminate(&mut child, grace)
         {
@@ -324,11 +413,22 @@ impl Site {
         let pid = self
             .pid()
             .ok_or_else(|| SiteError::NotRunning(self.inner.name.clone()))?;
-        process::signal_group(pid, signal).map_err(|source| SiteError::Process {
-            site: self.inner.name.clone(),
-            action,
-            source,
-        })
+        // Components first on SIGSTOP (nothing sees the API server vanish), last on SIGCONT.
+        let components: Vec<u32> = self.component_pids().into_iter().map(|(_, p)| p).collect();
+        let mut order: Vec<u32> = components.clone();
+        if signal == libc::SIGCONT {
+            order.insert(0, pid);
+        } else {
+            order.push(pid);
+        }
+        for pid in order {
+            process::signal_group(pid, signal).map_err(|source| SiteError::Process {
+                site: self.inner.name.clone(),
+                action,
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// Spawns the process; does not wait for it to be ready.
@@ -473,6 +573,168 @@ impl Site {
         Ok(())
     }
 
+    /// Starts the components beside a ready API server (nothing if the site has no workloads),
+    /// creates the fake nodes that are missing, and waits until both health endpoints answer
+    /// and every node is Ready without the not-ready taint. On failure the components are
+    /// stopped again and the error carries the end of their logs.
+    pub(crate) fn start_workloads_blocking(&self) -> Result<(), SiteError> {
+        let Some((workloads, bins)) = &self.inner.workloads else {
+            return Ok(());
+        };
+        let inner = &self.inner;
+        let (kubeconfig, ports) = {
+            let state = self.lock();
+            let kubeconfig = state.ready.as_ref().map(|r| r.kubeconfig.clone());
+            (kubeconfig, state.workload_ports)
+        };
+        let (Some(kubeconfig), Some(ports)) = (kubeconfig, ports) else {
+            return Err(SiteError::NotRunning(inner.name.clone()));
+        };
+        // Leftovers of a control plane that died on its own would run twice.
+        self.stop_components_now();
+        let released = run_private(async {
+            let client = crate::kubeconfig::client_for(self.kubeconfig_path(), &inner.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            workloads::release_leases(&client, &inner.name, workloads)
+                .await
+                .map_err(|e| e.to_string())
+        });
+        if let Err(err) | Ok(Err(err)) = released {
+            // Only slower: kwok takes the nodes over once the old leases expire.
+            tracing::warn!(site = %inner.name, %err, "could not delete the old node leases");
+        }
+        let started = Instant::now();
+        let mut offsets = Vec::new();
+        for component in Component::ALL {
+            let cmd = workloads::command(
+                component,
+                bins,
+                workloads,
+                &inner.state_dir,
+                &kubeconfig,
+                ports,
+            );
+            let binary = PathBuf::from(cmd.get_program());
+            match workloads::spawn(component, cmd, &inner.state_dir) {
+                Ok((child, offset)) => {
+                    tracing::info!(site = %inner.name, %component, pid = child.id(), "component starting");
+                    offsets.push((component, offset));
+                    self.lock().components.push((component, child));
+                }
+                Err(source) => {
+                    self.stop_components_now();
+                    return Err(SiteError::Spawn {
+                        site: inner.name.clone(),
+                        binary,
+                        source,
+                    });
+                }
+            }
+        }
+        let outcome = run_private(self.wait_for_workloads(workloads, ports));
+        let tails = || {
+            offsets
+                .iter()
+                .map(|(component, offset)| {
+                    let log = component.log_path(&inner.state_dir);
+                    format!("--- {} ---\n{}", log.display(), log_tail(&log, *offset, 12))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(Halt::Exited(component, status))) => Some(SiteError::ComponentExited {
+                site: inner.name.clone(),
+                component: component.name(),
+                status,
+                logs: tails(),
+            }),
+            Ok(Err(Halt::Timeout(last))) => Some(SiteError::WorkloadsNotReady {
+                site: inner.name.clone(),
+                timeout: READY_TIMEOUT,
+                last,
+                logs: tails(),
+            }),
+            Err(reason) => Some(SiteError::WorkloadsNotReady {
+                site: inner.name.clone(),
+                timeout: READY_TIMEOUT,
+                last: reason,
+                logs: tails(),
+            }),
+        };
+        if let Some(err) = failure {
+            self.stop_components_now();
+            return Err(err);
+        }
+        let took = started.elapsed();
+        tracing::info!(site = %inner.name, nodes = workloads.nodes, ?took, "workloads ready");
+        self.lock().last_workloads_start = Some(took);
+        Ok(())
+    }
+
+    async fn wait_for_workloads(
+        &self,
+        workloads: &Workloads,
+        ports: WorkloadPorts,
+    ) -> Result<(), Halt> {
+        let name = &self.inner.name;
+        let client = crate::kubeconfig::client_for(self.kubeconfig_path(), name)
+            .await
+            .map_err(|e| Halt::Timeout(format!("no client for the site: {e}")))?;
+        let health = Component::ALL
+            .into_iter()
+            .filter_map(|c| ports.of(c).map(|port| (c, port)))
+            .map(|(c, port)| workloads::health_client(port).map(|client| (c, port, client)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Halt::Timeout)?;
+        let probe = || async {
+            if let Some(exited) = self.exited_component() {
+                return Ok(Err(exited));
+            }
+            workloads::ensure_nodes(&client, name, workloads)
+                .await
+                .map_err(|e| format!("creating fake nodes: {e}"))?;
+            let mut waiting = Vec::new();
+            for (component, port, health) in &health {
+                if let Err(e) = workloads::healthz(health, *port).await {
+                    waiting.push(format!("{component}: {e}"));
+                }
+            }
+            if let Err(e) = workloads::nodes_ready(&client, name, workloads).await {
+                waiting.push(e);
+            }
+            if waiting.is_empty() {
+                Ok(Ok(()))
+            } else {
+                Err(waiting.join("; "))
+            }
+        };
+        match crate::wait::until("workloads ready", READY_TIMEOUT, probe).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((component, status))) => Err(Halt::Exited(component, status)),
+            Err(e) => Err(Halt::Timeout(e.last)),
+        }
+    }
+
+    /// A component that exited, with its status.
+    fn exited_component(&self) -> Option<(Component, String)> {
+        let mut state = self.lock();
+        state
+            .components
+            .iter_mut()
+            .find_map(|(component, child)| match child.try_wait() {
+                Ok(Some(status)) => Some((*component, status.to_string())),
+                _ => None,
+            })
+    }
+
+    fn stop_components_now(&self) {
+        let components = std::mem::take(&mut self.lock().components);
+        stop_components(&self.inner.name, components, STOP_GRACE);
+    }
+
     /// Replaces the ports before a retried first start, and forgets a half-initialised etcd.
     pub(crate) fn reset_ports(&self, ports: Ports) {
         let _ = std::fs::remove_dir_all(self.inner.state_dir.join("etcd"));
@@ -493,6 +755,11 @@ impl Drop for SiteInner {
             .state
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stop_components(
+            &self.name,
+            std::mem::take(&mut state.components),
+            STOP_GRACE,
+        );
         if let Some(mut child) = state.child.take() {
             match process::terminate(&mut child, STOP_GRACE) {
                 Ok(status) => {
@@ -506,6 +773,44 @@ impl Drop for SiteInner {
         // The temporary state directory (if any) is removed when `state.temp` drops, after the
         // process is gone.
     }
+}
+
+/// Why waiting for the components ended early.
+enum Halt {
+    Exited(Component, String),
+    Timeout(String),
+}
+
+/// Stops components in parallel (SIGTERM, SIGKILL after `grace`), reaping them.
+fn stop_components(site: &str, components: Vec<(Component, Child)>, grace: Duration) {
+    if components.is_empty() {
+        return;
+    }
+    thread::scope(|scope| {
+        for (component, mut child) in components {
+            scope.spawn(move || match process::terminate(&mut child, grace) {
+                Ok(status) => tracing::debug!(site, %component, %status, "component stopped"),
+                Err(err) => tracing::warn!(site, %component, %err, "could not stop component"),
+            });
+        }
+    });
+}
+
+/// Runs `work` to completion on a private runtime in a thread of its own, so that blocking code
+/// can use async clients whether or not it is called from inside another runtime.
+fn run_private<T: Send>(work: impl std::future::Future<Output = T> + Send) -> Result<T, String> {
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|runtime| runtime.block_on(work))
+                    .map_err(|e| format!("could not start a runtime: {e}"))
+            })
+            .join()
+            .map_err(|_| "the waiting thread panicked".to_string())?
+    })
 }
 
 /// Runs blocking control-plane work off the async threads.

@@ -6,9 +6,11 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::binary::{self, Tool};
 use super::error::SiteError;
+use super::ports::{self, Ports};
 use super::site::{Site, SiteConfig, TEMP_PREFIX, blocking};
-use super::{binary, ports};
+use super::workloads::{Binaries, WorkloadPorts};
 use crate::crds::{self, CrdError};
 use crate::kubeconfig::{self, KubeconfigError};
 
@@ -29,7 +31,8 @@ impl Sites {
         blocking(move || Self::start_blocking(configs)).await
     }
 
-    /// Blocking form of [`Sites::start`]. Locates (or builds) the binary first.
+    /// Blocking form of [`Sites::start`]. Locates (or builds) the binaries first. Sites with
+    /// workloads start their components once every API server is ready, in parallel.
     pub fn start_blocking(configs: Vec<SiteConfig>) -> Result<Self, SiteError> {
         let mut names = HashSet::new();
         for config in &configs {
@@ -39,12 +42,41 @@ impl Sites {
         }
         remove_stale_temp_dirs();
         let binary = binary::locate()?;
+        let with_workloads = configs.iter().filter(|c| c.workloads.is_some()).count();
+        let bins = if with_workloads > 0 {
+            Some(Binaries {
+                sitectl: binary::locate_tool(Tool::Sitectl)?,
+                kwok: binary::locate_tool(Tool::Kwok)?,
+            })
+        } else {
+            None
+        };
         let began = Instant::now();
-        let port_sets = ports::pick(configs.len()).map_err(SiteError::Ports)?;
+        // All ports at once, so that no two overlap.
+        let free =
+            ports::pick_ports(configs.len() * 3 + with_workloads * 2).map_err(SiteError::Ports)?;
+        let mut free = free.into_iter();
+        let mut next = || free.next().unwrap_or_default();
         let sites = configs
             .into_iter()
-            .zip(port_sets)
-            .map(|(config, ports)| Site::prepare(config, binary.clone(), ports))
+            .map(|config| {
+                let ports = Ports {
+                    api: next(),
+                    etcd: next(),
+                    etcd_peer: next(),
+                };
+                let extra = match (&config.workloads, &bins) {
+                    (Some(_), Some(bins)) => Some((
+                        bins.clone(),
+                        WorkloadPorts {
+                            controller_manager: next(),
+                            scheduler: next(),
+                        },
+                    )),
+                    _ => None,
+                };
+                Site::prepare(config, binary.clone(), ports, extra)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         // Spawn everything first so the control planes boot in parallel, then collect them.
         let launches = sites.iter().map(Site::spawn).collect::<Vec<_>>();
@@ -58,6 +90,23 @@ impl Sites {
             if let Err(err) = result {
                 first_error.get_or_insert(err);
             }
+        }
+        if first_error.is_none() {
+            let results: Vec<Result<(), SiteError>> = thread::scope(|scope| {
+                let handles: Vec<_> = sites
+                    .iter()
+                    .map(|site| scope.spawn(move || site.start_workloads_blocking()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(SiteError::Join("starting workloads panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+            first_error = results.into_iter().find_map(Result::err);
         }
         let set = Self {
             sites,
