@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::runtime::watcher;
 use multi_casskop::api::MultiCasskop;
 use multi_casskop_e2e::SimConfig;
@@ -367,8 +368,24 @@ async fn a_refused_change_is_not_reapplied_until_the_spec_changes() {
 async fn a_labels_only_change_needs_nothing_from_casskop() {
     let mut env = Env::with_sim("labels", SimConfig::default().delay(STEP)).await;
     env.create_ready(ring("ring", &env.namespace)).await;
-    let before = env.ccs("site-b").get("cass").await.expect("site-b");
     env.simulators.remove("site-b");
+    // CassKop is gone at site-b: wait until its last write has landed (the object is quiet).
+    let api = env.ccs("site-b");
+    let before = multi_casskop_e2e::wait::until("site-b quiet", CONVERGE, || {
+        let api = api.clone();
+        async move {
+            let first = api.get("cass").await.map_err(|e| e.to_string())?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let second = api.get("cass").await.map_err(|e| e.to_string())?;
+            if first.metadata.resource_version == second.metadata.resource_version {
+                Ok(second)
+            } else {
+                Err("still written".to_string())
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     env.patch_spec(
         "ring",
         json!({ "base": { "metadata": { "labels": { "app": "demo", "tier": "gold" } } } }),
@@ -388,6 +405,13 @@ async fn a_labels_only_change_needs_nothing_from_casskop() {
     assert_eq!(
         after.metadata.generation, before.metadata.generation,
         "labels only"
+    );
+    assert!(
+        after
+            .annotations()
+            .contains_key(multi_casskop::labels::CASSKOP_LAST_APPLIED_ANNOTATION),
+        "CassKop's annotation survives our write: {:?}",
+        after.annotations()
     );
     assert!(site_state(&mc, "site-b").is_some_and(|s| s.state == "Ready"));
 }

@@ -71,6 +71,8 @@ pub(crate) struct SiteWrite<'a> {
     pub spec_digest: &'a str,
     /// The site's previous status message (a repeated failure is not announced again).
     pub previous_message: Option<&'a str>,
+    /// Only labels or annotations differ: write those alone.
+    pub metadata_only: bool,
 }
 
 /// Writes the desired object and seeds at the site and records the write in the ledger.
@@ -83,8 +85,13 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
         seeds,
         spec_digest,
         previous_message,
+        metadata_only,
     } = *write;
-    let result = site_io::write_site(handle, desired, seeds).await;
+    let result = if metadata_only && before.is_some() {
+        site_io::write_metadata(handle, desired).await
+    } else {
+        site_io::write_site(handle, desired, seeds).await
+    };
     ctx.metrics_write(&key.site, result.is_ok());
     match result {
         Ok(written) => {

@@ -61,6 +61,7 @@ pub(crate) struct SitePlan<'a> {
     pub readiness: Option<SiteReadiness>,
     pub recheck: Option<Duration>,
     pub in_sync: bool,
+    pub sync: SyncState,
     pub spec_digest: String,
     pub refused_spec: Option<String>,
 }
@@ -198,9 +199,8 @@ async fn plan_site<'a>(
         None
     };
     let json = ours.map(|o| serde_json::to_value(o).unwrap_or_default());
-    let in_sync = json
-        .as_ref()
-        .is_some_and(|j| sync_state(Some(j), desired, &federation.seeds) == SyncState::InSync);
+    let sync = sync_state(json.as_ref(), desired, &federation.seeds);
+    let in_sync = sync == SyncState::InSync;
     let awaited = ctx
         .ledger
         .awaited(&key, prev.as_ref().and_then(|p| p.last_write.as_ref()));
@@ -212,7 +212,7 @@ async fn plan_site<'a>(
                 generation: object.metadata.generation.unwrap_or_default(),
                 evidence: &evidence,
                 status: &status,
-                holds_our_spec: in_sync,
+                holds_our_spec: matches!(sync, SyncState::InSync | SyncState::MetadataDiffers),
             };
             let (r, recheck) = ctx.ledger.judge(&key, awaited.as_ref(), &obs);
             (Some(r), recheck)
@@ -236,6 +236,7 @@ async fn plan_site<'a>(
         readiness,
         recheck,
         in_sync,
+        sync,
         spec_digest,
         refused_spec,
     }
@@ -415,6 +416,7 @@ async fn apply_step(
         seeds: &federation.seeds,
         spec_digest: &plan.spec_digest,
         previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
+        metadata_only: plan.sync == SyncState::MetadataDiffers,
     };
     apply::apply_site(ctx, mc, &write).await
 }

@@ -61,6 +61,47 @@ pub struct Written {
     pub status_written: bool,
 }
 
+/// Writes only the labels and annotations of `desired` (a JSON merge patch: other fields,
+/// and the spec fields CassKop defaulted inside lists we own, are left as they are, so the
+/// generation does not move and CassKop has nothing to act on).
+pub async fn write_metadata(
+    site: &SiteHandle,
+    desired: &SiteCassandraCluster,
+) -> Result<Written, SiteError> {
+    let (ns, name) = (desired.namespace.as_str(), desired.name.as_str());
+    // Only the maps we set: a `null` map in a merge patch would delete every label or
+    // annotation, CassKop's last-applied annotation included.
+    let mut metadata = serde_json::Map::new();
+    for key in ["labels", "annotations"] {
+        if let Some(map) = desired.object["metadata"]
+            .get(key)
+            .filter(|v| v.is_object())
+        {
+            metadata.insert(key.into(), map.clone());
+        }
+    }
+    let patch = json!({ "metadata": metadata });
+    let result = deadline(site, async {
+        let api = api(site, ns)?;
+        let params = PatchParams {
+            field_manager: Some(SITE_FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let stored = api
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| SiteError::from_kube(&site.name, "patch labels of", ns, name, e))?;
+        Ok(Written {
+            generation: stored.metadata.generation.unwrap_or_default(),
+            object: stored,
+            status_written: false,
+        })
+    })
+    .await;
+    note(site, &result);
+    result
+}
+
 /// Reads `namespace/name` at a site (`None` if it does not exist).
 pub async fn get(
     site: &SiteHandle,

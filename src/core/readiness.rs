@@ -143,7 +143,9 @@ pub fn site_readiness(
     // progress, but never that our change is done or refused.
     // Without a write of ours pending (none recorded, or one already confirmed at this
     // generation) there is no change of ours for the status to predate.
-    let nothing_pending = record.is_none_or(|r| r.confirmed && r.generation == obs.generation);
+    let nothing_pending = record.is_none_or(|r| {
+        r.kind == WriteKind::Metadata || (r.confirmed && r.generation == obs.generation)
+    });
     let fresh = obs.evidence.status_follows_annotation() || settled || nothing_pending;
     let status = obs.status;
     let phase = status.phase.clone().unwrap_or_default();

@@ -18,7 +18,10 @@ use crate::core::site_object::SiteCassandraCluster;
 pub enum SyncState {
     /// It holds our metadata, spec and seed list.
     InSync,
-    /// Metadata or spec differ (or the object is missing).
+    /// Only labels or annotations differ: a metadata-only write, which gives CassKop nothing
+    /// to do (no new generation).
+    MetadataDiffers,
+    /// The spec differs (or the object is missing).
     SpecDiffers,
     /// Only `status.seedlist` differs.
     SeedsDiffer,
@@ -33,13 +36,13 @@ pub fn sync_state(
     let Some(observed) = observed else {
         return SyncState::SpecDiffers;
     };
-    let spec_held = ["metadata", "spec"].iter().all(|key| {
+    let held = |key: &str| {
         holds(
-            observed.get(*key).unwrap_or(&Value::Null),
-            &desired.object[*key],
+            observed.get(key).unwrap_or(&Value::Null),
+            &desired.object[key],
         )
-    });
-    if !spec_held {
+    };
+    if !held("spec") {
         return SyncState::SpecDiffers;
     }
     let stored_seeds: Vec<&str> = observed
@@ -47,10 +50,12 @@ pub fn sync_state(
         .and_then(Value::as_array)
         .map(|l| l.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if stored_seeds == seeds {
-        SyncState::InSync
-    } else {
+    if stored_seeds != seeds {
         SyncState::SeedsDiffer
+    } else if !held("metadata") {
+        SyncState::MetadataDiffers
+    } else {
+        SyncState::InSync
     }
 }
 
@@ -383,6 +388,12 @@ mod tests {
         unlabeled["metadata"]["labels"] = json!({});
         assert_eq!(
             sync_state(Some(&unlabeled), &site, &seeds),
+            SyncState::MetadataDiffers
+        );
+        let mut unlabeled_and_edited = unlabeled.clone();
+        unlabeled_and_edited["spec"]["nodesPerRacks"] = json!(5);
+        assert_eq!(
+            sync_state(Some(&unlabeled_and_edited), &site, &seeds),
             SyncState::SpecDiffers
         );
         let mut reseeded = stored.clone();
