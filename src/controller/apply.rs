@@ -73,6 +73,9 @@ pub(crate) struct SiteWrite<'a> {
     pub previous_message: Option<&'a str>,
     /// Only labels or annotations differ: write those alone.
     pub metadata_only: bool,
+    /// The write the site still has to acknowledge, if any (a labels-only write does not
+    /// replace it: CassKop must still act on it).
+    pub awaited: Option<&'a WriteRecord>,
 }
 
 /// Writes the desired object and seeds at the site and records the write in the ledger.
@@ -86,6 +89,7 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
         spec_digest,
         previous_message,
         metadata_only,
+        awaited,
     } = *write;
     let result = if metadata_only && before.is_some() {
         site_io::write_metadata(handle, desired).await
@@ -99,16 +103,22 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
             let before_rv = before.and_then(ResourceExt::resource_version);
             let changed = written.object.resource_version() != before_rv;
             if changed {
-                let record = WriteRecord {
-                    resource_version: written.object.resource_version().unwrap_or_default(),
-                    generation: written.generation,
-                    kind: write_kind(before.and_then(|o| o.metadata.generation), &written),
-                    annotation_digest: CasskopEvidence::from_object(
-                        &serde_json::to_value(&written.object).unwrap_or_default(),
-                    )
-                    .annotation_digest,
-                    spec_digest: spec_digest.to_string(),
-                    confirmed: false,
+                let kind = write_kind(before.and_then(|o| o.metadata.generation), &written);
+                let record = match awaited {
+                    Some(pending) if kind == WriteKind::Metadata && !pending.confirmed => {
+                        pending.clone()
+                    }
+                    _ => WriteRecord {
+                        resource_version: written.object.resource_version().unwrap_or_default(),
+                        generation: written.generation,
+                        kind,
+                        annotation_digest: CasskopEvidence::from_object(
+                            &serde_json::to_value(&written.object).unwrap_or_default(),
+                        )
+                        .annotation_digest,
+                        spec_digest: spec_digest.to_string(),
+                        confirmed: false,
+                    },
                 };
                 ctx.ledger.record(key, record, written.object.clone());
                 let (reason, verb) = if before.is_some() {

@@ -417,6 +417,7 @@ async fn apply_step(
         spec_digest: &plan.spec_digest,
         previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
         metadata_only: plan.sync == SyncState::MetadataDiffers,
+        awaited: plan.awaited.as_ref(),
     };
     apply::apply_site(ctx, mc, &write).await
 }
