@@ -185,3 +185,31 @@ async fn clean_site(
         !give_up,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sites_that_may_hold_our_object_need_cleaning() {
+        let entry = |state, uid: Option<&str>| SiteStatus {
+            site: "a".into(),
+            state,
+            uid: uid.map(str::to_string),
+            ..Default::default()
+        };
+        let cases = [
+            (SiteState::Ready, None, true),
+            (SiteState::Progressing, None, true),
+            (SiteState::Unreachable, None, true),
+            (SiteState::Queued, None, false),
+            (SiteState::Invalid, None, false),
+            (SiteState::Conflict, None, false),
+            (SiteState::Paused, None, false),
+            (SiteState::Conflict, Some("u1"), true),
+        ];
+        for (state, uid, want) in cases {
+            assert_eq!(maybe_written(&entry(state, uid)), want, "{state:?} {uid:?}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 
+use crate::api::StatusView;
 use crate::controller::Context;
 use crate::controller::ledger::SiteKey;
 use crate::controller::site_io;
@@ -79,4 +80,37 @@ pub(crate) async fn look_up(
     name: &str,
 ) -> Result<Option<DynamicObject>, crate::controller::error::SiteError> {
     site_io::get(handle, namespace, name).await
+}
+
+/// CassKop's status of a site's object, as far as multi-casskop reads it.
+pub(crate) fn status_view(object: &DynamicObject) -> StatusView {
+    object
+        .data
+        .get("status")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_view_reads_what_casskop_wrote_and_tolerates_garbage() {
+        let object = |status| -> DynamicObject {
+            serde_json::from_value(json!({"apiVersion": "db.orange.com/v2", "kind": "CassandraCluster", "metadata": {"name": "c"}, "status": status})).expect("object")
+        };
+        let view = status_view(&object(
+            json!({"phase": "Running", "lastClusterAction": "UpdateSeedList", "lastClusterActionStatus": "Ongoing", "seedlist": ["s"]}),
+        ));
+        assert_eq!(view.phase.as_deref(), Some("Running"));
+        assert_eq!(view.last_cluster_action_status.as_deref(), Some("Ongoing"));
+        assert_eq!(view.seedlist, Some(vec!["s".to_string()]));
+        assert_eq!(
+            status_view(&object(json!("not an object"))),
+            StatusView::default()
+        );
+    }
 }

@@ -144,3 +144,42 @@ pub fn findings_message(findings: &[Finding]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure(&format!("message {code}"), "Reason").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn site_errors_are_classified_by_what_to_do() {
+        let classify = |code| SiteError::from_kube("b", "apply", "ns", "cass", api_error(code));
+        assert!(matches!(classify(422), SiteError::Rejected { .. }));
+        assert!(matches!(classify(400), SiteError::Rejected { .. }));
+        assert!(matches!(classify(401), SiteError::Unreachable { .. }));
+        let forbidden = classify(403).to_string();
+        assert!(
+            forbidden.contains("grant the site's service account"),
+            "{forbidden}"
+        );
+        let missing = classify(404).to_string();
+        assert!(
+            missing.contains("install CassKop's CassandraCluster CRD"),
+            "{missing}"
+        );
+        assert!(matches!(classify(500), SiteError::Api { .. }));
+        let unreachable = SiteError::from_kube(
+            "b",
+            "apply",
+            "ns",
+            "cass",
+            kube::Error::Service("connection refused".into()),
+        );
+        assert!(matches!(unreachable, SiteError::Unreachable { .. }));
+        assert!(unreachable.to_string().starts_with("site b is unreachable"));
+    }
+}

@@ -14,9 +14,9 @@ use tracing::info;
 
 use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord};
 use crate::controller::Context;
+use crate::controller::dereference::status_view;
 use crate::controller::ledger::SiteKey;
 use crate::controller::ownership::{self, Claim, Ownership};
-use crate::controller::reconcile::status_view;
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;

@@ -14,11 +14,11 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::{MultiCasskop, SiteState, SiteStatus, StatusView, WriteRecord};
+use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteRecord};
 use crate::controller::Context;
 use crate::controller::apply::{self, SiteWrite};
 use crate::controller::cleanup;
-use crate::controller::dereference::{self, SiteView};
+use crate::controller::dereference::{self, SiteView, status_view};
 use crate::controller::error::{Error, findings_message};
 use crate::controller::leaving;
 use crate::controller::ledger::SiteKey;
@@ -517,15 +517,6 @@ pub(crate) fn outcome_of(status: &SiteStatus) -> SiteOutcome {
         overdue: false,
         message: status.message.clone().unwrap_or_default(),
     }
-}
-
-pub(crate) fn status_view(object: &DynamicObject) -> StatusView {
-    object
-        .data
-        .get("status")
-        .cloned()
-        .and_then(|s| serde_json::from_value(s).ok())
-        .unwrap_or_default()
 }
 
 /// How long until the first progressing site passes its deadline (to report Degraded on time).

@@ -232,3 +232,17 @@ pub async fn write(
     }
     Ok(summary.rolled_out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_of_different_sites_relate_to_different_objects() {
+        let a = at_site("site-a", "ns", "cass");
+        let b = at_site("site-b", "ns", "cass");
+        assert_ne!(a, b, "one Event series per site");
+        assert_eq!(a.kind.as_deref(), Some("CassandraCluster"));
+        assert_eq!(a.field_path.as_deref(), Some("site site-a"));
+    }
+}
