@@ -1,12 +1,16 @@
 //! `make demo`: three local sites on embedded test control planes, the CassKop simulator at
 //! each, the controller, and the three-region sample, shown as it rolls out. Ctrl-C tears it
 //! all down. `--exit-when-ready` ends the demo once the ring is Ready (used by the tests).
+//! `--workloads` (`make demo DEMO_ARGS=--workloads`) gives every site kube-controller-manager,
+//! kube-scheduler and three kwok nodes, and the simulator writes CassKop's real StatefulSets:
+//! a line per rack shows its pods ready/desired as they appear.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
@@ -37,6 +41,7 @@ fn say(start: Instant, line: impl AsRef<str>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let exit_when_ready = std::env::args().any(|a| a == "--exit-when-ready");
+    let workloads = std::env::args().any(|a| a == "--workloads");
     let start = Instant::now();
     say(
         start,
@@ -45,11 +50,22 @@ async fn main() -> anyhow::Result<()> {
     let configs = SITES
         .iter()
         .map(|(name, crd)| {
-            SiteConfig::new(*name)
+            let site = SiteConfig::new(*name)
                 .kubeconfig(repo().join(format!("kubeconfigs/{name}.kubeconfig")))
-                .casskop_crd(*crd)
+                .casskop_crd(*crd);
+            if workloads {
+                site.with_workloads(3)
+            } else {
+                site
+            }
         })
         .collect();
+    if workloads {
+        say(
+            start,
+            "with workloads: kube-controller-manager, kube-scheduler and 3 kwok nodes per site (kube-sitectl and kwok are built on first use)",
+        );
+    }
     let sites = Sites::start(configs).await?;
     say(
         start,
@@ -71,7 +87,9 @@ async fn main() -> anyhow::Result<()> {
         namespace::create_namespace(&client, NAMESPACE).await?;
         simulators.push(Simulator::spawn(
             client.clone(),
-            SimConfig::default().delay(Duration::from_millis(700)),
+            SimConfig::default()
+                .delay(Duration::from_millis(700))
+                .real_workloads(workloads),
         ));
         say(
             start,
@@ -99,10 +117,17 @@ async fn main() -> anyhow::Result<()> {
     let controller = multi_casskop::run::start(settings).await?;
     say(start, "multi-casskop controller running");
 
-    let watchers: Vec<_> = SITES
+    let mut watchers: Vec<_> = SITES
         .iter()
         .map(|(name, _)| tokio::spawn(show_site(start, name, clients[name].clone())))
         .collect();
+    if workloads {
+        watchers.extend(
+            SITES
+                .iter()
+                .map(|(name, _)| tokio::spawn(show_pods(start, name, clients[name].clone()))),
+        );
+    }
     let manifest: serde_json::Value =
         serde_yaml::from_str(&std::fs::read_to_string(repo().join(SAMPLE))?)?;
     let mcs: Api<MultiCasskop> = Api::namespaced(management.clone(), NAMESPACE);
@@ -212,6 +237,49 @@ async fn show_site(start: Instant, site: &'static str, client: Client) {
     }
 }
 
+/// Prints a line per rack whenever its pods ready/desired change (sites with workloads).
+async fn show_pods(start: Instant, site: &'static str, client: Client) {
+    let api: Api<StatefulSet> = Api::namespaced(client, NAMESPACE);
+    let stream = watcher(
+        api,
+        watcher::Config::default().labels("app=cassandracluster"),
+    );
+    futures::pin_mut!(stream);
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    while let Some(event) = stream.next().await {
+        let sts = match event {
+            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => s,
+            Ok(watcher::Event::Delete(s)) => {
+                say(start, format!("  {site:<8} rack {}: deleted", s.name_any()));
+                last.remove(&s.name_any());
+                continue;
+            }
+            _ => continue,
+        };
+        let status = sts.status.clone().unwrap_or_default();
+        let desired = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let image = sts
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let line = format!(
+            "pods ready {}/{desired}, updated {}, image {image}",
+            status.ready_replicas.unwrap_or(0),
+            status.updated_replicas.unwrap_or(0)
+        );
+        if last.get(&sts.name_any()) != Some(&line) {
+            say(
+                start,
+                format!("  {site:<8} rack {}: {line}", sts.name_any()),
+            );
+            last.insert(sts.name_any(), line);
+        }
+    }
+}
+
 fn print_help() {
     let kc = |s: &str| format!("kubeconfigs/{s}.kubeconfig");
     println!("Look around (the kubeconfigs stay valid while the demo runs):");
@@ -227,6 +295,10 @@ fn print_help() {
     println!(
         "  KUBECONFIG={} kubectl get cassandraclusters -n {NAMESPACE} -o yaml",
         kc("us-east")
+    );
+    println!(
+        "  KUBECONFIG={} kubectl get statefulsets,pods -n {NAMESPACE} -L dc-rack   # with --workloads",
+        kc("ap-south")
     );
     println!("Press Ctrl-C to stop and tear everything down.");
 }

@@ -44,10 +44,23 @@ impl std::ops::Deref for SitesRef {
 
 /// Starts three sites of this test's own, with the shared layout's CRDs.
 pub async fn own_sites() -> SitesRef {
+    start_own_sites(shared::casskop_layout()).await
+}
+
+/// [`own_sites`] with workloads: kube-controller-manager, kube-scheduler and kwok with `nodes`
+/// fake nodes (one zone each) beside every API server, so real StatefulSets get pods. Pair with
+/// `SimConfig::real_workloads(true)`.
+pub async fn own_sites_with_workloads(nodes: usize) -> SitesRef {
+    let layout = shared::casskop_layout()
+        .into_iter()
+        .map(|site| site.with_workloads(nodes))
+        .collect();
+    start_own_sites(layout).await
+}
+
+async fn start_own_sites(layout: Vec<multi_casskop_e2e::SiteConfig>) -> SitesRef {
     multi_casskop_e2e::telemetry::init_for_tests();
-    let sites = Sites::start(shared::casskop_layout())
-        .await
-        .expect("own sites start");
+    let sites = Sites::start(layout).await.expect("own sites start");
     sites
         .install_casskop_crds()
         .await

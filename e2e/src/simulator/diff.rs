@@ -256,9 +256,9 @@ const NOT_IN_STATEFULSET: &[&str] = &[
     "dataStorageClass",
 ];
 
-/// What one rack's StatefulSet was built from (the simulator keeps this instead of real
-/// StatefulSets).
-#[derive(Debug, Clone, PartialEq)]
+/// What one rack's StatefulSet was built from: the simulator keeps this in memory, or, with real
+/// workloads, in an annotation of the real StatefulSet (as CassKop keeps its last-applied one).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatefulSet {
     /// Replicas.
     pub replicas: u32,

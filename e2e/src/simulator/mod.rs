@@ -39,8 +39,17 @@
 //! actions with `Error`. Node identities (`cassandraNodeStatus`) are made up, as a Jolokia that
 //! answers `HostIdMap` would give them.
 //!
+//! Two backends, one model: by default the StatefulSets live in the simulator's memory and an
+//! action ends after the action duration; with [`SimConfig::real_workloads`] (sites with
+//! workloads: StatefulSet controller, scheduler, kwok) the simulator writes CassKop's real
+//! StatefulSets and headless Service, an action ends when the rack's pods are updated and Ready,
+//! `cassandraNodeStatus` lists the real pods' IPs, and pod operations (`operation-name`,
+//! `operation-status=ToDo` pod labels) run and show in `podLastOperation` (see [`workloads`]).
+//! Everything above holds in both.
+//!
 //! It runs in-process ([`Simulator::spawn`], aborted on drop) or as the `casskop-sim` binary.
-//! The decisions live in [`plan`] (pure), the I/O in [`reconcile`].
+//! The decisions live in [`plan`] (pure), the I/O in [`reconcile`] and, for real objects,
+//! [`workloads`] (rendering and reading back, pure).
 
 pub mod diff;
 pub mod lastapplied;
@@ -48,6 +57,7 @@ pub mod model;
 pub mod plan;
 pub mod reconcile;
 pub mod topology;
+pub mod workloads;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -90,6 +100,8 @@ pub struct Behaviour {
     pub keyspaces: BTreeSet<String>,
     /// Jolokia's `HostIdMap` lists the pods: `cassandraNodeStatus` is filled.
     pub host_ids: bool,
+    /// Pod operations end with `operation-status=Error` (real workloads only).
+    pub pod_operations_fail: bool,
 }
 
 /// How to run a simulator.
@@ -114,6 +126,12 @@ pub struct SimConfig {
     pub namespace: Option<String>,
     /// Field manager of the writes.
     pub field_manager: String,
+    /// Write real StatefulSets and a Service and follow their pods (sites with workloads), instead
+    /// of keeping StatefulSets in memory.
+    pub real_workloads: bool,
+    /// Pod operations end in `Error` (changeable later with
+    /// [`Simulator::set_pod_operations_fail`]).
+    pub pod_operations_fail: bool,
 }
 
 impl Default for SimConfig {
@@ -127,6 +145,8 @@ impl Default for SimConfig {
             host_ids: true,
             namespace: None,
             field_manager: FIELD_MANAGER.into(),
+            real_workloads: false,
+            pod_operations_fail: false,
         }
     }
 }
@@ -184,6 +204,21 @@ impl SimConfig {
     #[must_use]
     pub fn host_ids(mut self, host_ids: bool) -> Self {
         self.host_ids = host_ids;
+        self
+    }
+
+    /// Real StatefulSets, Service and pods (`true`; the site needs workloads: see
+    /// `SiteConfig::with_workloads`) or StatefulSets in memory (`false`, the default).
+    #[must_use]
+    pub fn real_workloads(mut self, real: bool) -> Self {
+        self.real_workloads = real;
+        self
+    }
+
+    /// Pod operations end in `Error` (`true`) or `Done`.
+    #[must_use]
+    pub fn pod_operations_fail(mut self, fail: bool) -> Self {
+        self.pod_operations_fail = fail;
         self
     }
 
@@ -256,6 +291,7 @@ impl Simulator {
             jolokia_down: config.jolokia_down,
             keyspaces: config.keyspaces.clone(),
             host_ids: config.host_ids,
+            pod_operations_fail: config.pod_operations_fail,
         });
         let stats = Arc::new(Stats::default());
         let task = tokio::spawn(reconcile::run(client, config, receiver, stats.clone()));
@@ -291,6 +327,11 @@ impl Simulator {
     pub fn set_keyspaces(&self, dcs: impl IntoIterator<Item = impl Into<String>>) {
         let dcs: BTreeSet<String> = dcs.into_iter().map(Into::into).collect();
         self.behaviour.send_modify(|b| b.keyspaces = dcs);
+    }
+
+    /// Pod operations end in `Error` (`true`) or `Done` from now on.
+    pub fn set_pod_operations_fail(&self, fail: bool) {
+        self.behaviour.send_modify(|b| b.pod_operations_fail = fail);
     }
 
     /// The current settings.

@@ -4,7 +4,9 @@
 //! (spec and last-applied annotation, the status as read), then `/status` when the CRD has a
 //! status subresource; one replace otherwise. It keeps each object's simulated StatefulSets,
 //! when each rack's action went `Ongoing` (action duration) and when a StatefulSet update was
-//! first wanted (reaction delay) in memory.
+//! first wanted (reaction delay) in memory. With real workloads it reads the CassandraCluster's
+//! StatefulSets and pods first (they decide which racks are due and what the StatefulSets are),
+//! and writes StatefulSets, Service and pod labels before the CassandraCluster, as CassKop does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,8 +20,16 @@ use kube::runtime::utils::Backoff;
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
-use super::model::{ClusterStatus, LAST_APPLIED_ANNOTATION, action_status, now_rfc3339};
+use k8s_openapi::api::apps::v1::StatefulSet as KubeStatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+
+use super::model::{ClusterStatus, LAST_APPLIED_ANNOTATION, action_status, now_rfc3339, phase};
 use super::plan::{self, Knobs, Observed, Plan, StatefulSets};
+use super::topology::Topology;
+use super::workloads::{self, Owner, label};
 use super::{Behaviour, Mode, SimConfig, Stats};
 
 /// API group of `CassandraCluster`.
@@ -33,6 +43,9 @@ pub const PLURAL: &str = "cassandraclusters";
 
 /// Shortest pause before looking at an object with a pending action again.
 const MIN_REQUEUE: Duration = Duration::from_millis(20);
+/// Pause before looking again at an object whose real StatefulSets or pod operations are still
+/// moving (their watches usually bring it back sooner).
+const WORKLOAD_REQUEUE: Duration = Duration::from_millis(500);
 
 /// The `ApiResource` of `db.orange.com/v2` `CassandraCluster`.
 pub fn api_resource() -> ApiResource {
@@ -91,6 +104,8 @@ pub(crate) struct Context {
     resource: ApiResource,
     behaviour: watch::Receiver<Behaviour>,
     field_manager: String,
+    /// Real StatefulSets and pods instead of memory.
+    real: bool,
     /// Whether the CRD has a status subresource, once discovered.
     subresource: tokio::sync::Mutex<Option<bool>>,
     /// What the simulator remembers of each object.
@@ -108,6 +123,40 @@ struct Memory {
     since: BTreeMap<String, Instant>,
     /// When a StatefulSet update was first wanted and not yet written.
     reaction_since: Option<Instant>,
+    /// The headless Service was created (real workloads).
+    service: bool,
+}
+
+/// A CassandraCluster's real StatefulSets (per `dc-rack` label) and pods.
+struct Real {
+    statefulsets: BTreeMap<String, KubeStatefulSet>,
+    pods: Vec<Pod>,
+}
+
+impl Real {
+    /// What the StatefulSets were built from, as they are.
+    fn built(&self) -> StatefulSets {
+        self.statefulsets
+            .iter()
+            .filter_map(|(k, s)| Some((k.clone(), workloads::built_of(s)?)))
+            .collect()
+    }
+
+    /// Whether the rack's StatefulSet has settled at the replicas it was built for.
+    fn settled(&self, key: &str) -> bool {
+        self.statefulsets.get(key).is_some_and(|s| {
+            workloads::built_of(s).is_some_and(|b| {
+                workloads::settled(s, i32::try_from(b.replicas).unwrap_or(i32::MAX))
+            })
+        })
+    }
+
+    fn pods_of(&self, key: &str) -> Vec<&Pod> {
+        self.pods
+            .iter()
+            .filter(|p| p.labels().get(label::DC_RACK).map(String::as_str) == Some(key))
+            .collect()
+    }
 }
 
 /// Runs the controller until the task is aborted.
@@ -127,18 +176,37 @@ pub(crate) async fn run(
         Some(((), rx))
     });
     let context = Arc::new(Context {
-        client,
+        client: client.clone(),
         resource: resource.clone(),
         behaviour,
         field_manager: config.field_manager.clone(),
+        real: config.real_workloads,
         subresource: tokio::sync::Mutex::new(None),
         objects: std::sync::Mutex::new(HashMap::new()),
         stats,
     });
     // Sites go down and come back in tests: retry watches quickly rather than after 30 s.
     let backoff = QuickBackoff::default();
-    tracing::info!(namespace = ?config.namespace, "CassKop simulator watching CassandraClusters");
-    Controller::new_with(api, watcher::Config::default(), resource)
+    tracing::info!(namespace = ?config.namespace, real_workloads = config.real_workloads, "CassKop simulator watching CassandraClusters");
+    let mut controller = Controller::new_with(api, watcher::Config::default(), resource.clone());
+    if config.real_workloads {
+        let ours = watcher::Config::default().labels(&format!("{}={}", label::APP, workloads::APP));
+        let (statefulsets, pods): (Api<KubeStatefulSet>, Api<Pod>) = match &config.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client, ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client)),
+        };
+        controller = controller
+            .owns_with(statefulsets, (), ours.clone())
+            .watches_with(pods, (), ours, move |pod: Pod| {
+                let cluster = pod.labels().get(label::CLUSTER)?.clone();
+                let namespace = pod.namespace()?;
+                Some(ObjectRef::new_with(&cluster, resource.clone()).within(&namespace))
+            });
+    }
+    controller
         .reconcile_all_on(mode_changes)
         .trigger_backoff(backoff)
         .run(reconcile, error_policy, context)
@@ -188,6 +256,15 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
     let behaviour = ctx.behaviour.borrow().clone();
     let key = (namespace.to_string(), name.to_string());
     let uid = current.metadata.uid.clone().unwrap_or_default();
+    let real = if ctx.real {
+        Some(
+            observe(&ctx.client, namespace, name)
+                .await
+                .map_err(|e| kube_error("read the StatefulSets and pods of", e))?,
+        )
+    } else {
+        None
+    };
 
     let null = serde_json::Value::Null;
     let spec = current.data.get("spec").unwrap_or(&null);
@@ -215,10 +292,15 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
                     .since
                     .get(*rack)
                     .is_none_or(|t| t.elapsed() >= behaviour.delay)
+                    && real.as_ref().is_none_or(|r| r.settled(rack))
             })
             .cloned()
             .collect();
-        (memory.statefulsets.clone(), due)
+        let statefulsets = match &real {
+            Some(real) => Some(real.built()),
+            None => memory.statefulsets.clone(),
+        };
+        (statefulsets, due)
     };
     let observed = Observed {
         meta: &current.metadata,
@@ -233,7 +315,7 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
         due: &due,
         now: now_rfc3339(),
     };
-    let plan = match plan::decide(&observed, statefulsets.as_ref(), &knobs) {
+    let mut plan = match plan::decide(&observed, statefulsets.as_ref(), &knobs) {
         Ok(plan) => plan,
         Err(err) => {
             tracing::warn!(%namespace, %name, %err, "skipping CassandraCluster with a spec CassKop could not use");
@@ -260,6 +342,13 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
     }
 
     let old_status = observed.status.clone();
+    let mut moving = false;
+    if let Some(real) = &real {
+        moving = ctx
+            .apply_workloads(&current, spec, &old_status, &mut plan, real, &behaviour)
+            .await
+            .map_err(|e| kube_error("write the StatefulSets, Service or pods of", e))?;
+    }
     if plan.writes() {
         if plan.what.is_empty() {
             tracing::debug!(%namespace, %name, "simulating CassKop: last-applied annotation rewrite");
@@ -284,7 +373,12 @@ async fn reconcile_one(ctx: &Context, namespace: &str, name: &str) -> Result<Act
                 .get(rack)
                 .is_some_and(|r| r.cassandra_last_action.status == action_status::ONGOING)
         });
-        next_due(memory, &behaviour)
+        let next = next_due(memory, &behaviour);
+        if moving {
+            Some(next.map_or(WORKLOAD_REQUEUE, |n| n.min(WORKLOAD_REQUEUE)))
+        } else {
+            next
+        }
     };
     ctx.stats.record_handled(namespace, name, version);
     Ok(match next {
@@ -314,7 +408,155 @@ fn error_policy(_object: Arc<DynamicObject>, err: &SimError, _ctx: Arc<Context>)
     }
 }
 
+/// Reads the CassandraCluster's StatefulSets and pods (CassKop's labels).
+async fn observe(client: &Client, namespace: &str, name: &str) -> Result<Real, kube::Error> {
+    let selector = format!(
+        "{}={},{}={name}",
+        label::APP,
+        workloads::APP,
+        label::CLUSTER
+    );
+    let params = ListParams::default().labels(&selector);
+    let statefulsets: Api<KubeStatefulSet> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let statefulsets = statefulsets
+        .list(&params)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|s| Some((s.labels().get(label::DC_RACK)?.clone(), s)))
+        .collect();
+    let mut pods = pods.list(&params).await?.items;
+    pods.sort_by_key(ResourceExt::name_any);
+    Ok(Real { statefulsets, pods })
+}
+
 impl Context {
+    /// The real backend's writes, before the CassandraCluster's: the headless Service, each
+    /// rack's StatefulSet as the plan wants it (replicas one step at a time), StatefulSets of
+    /// racks that left, pod operation labels; then the status the plan writes gets the real
+    /// pods' `cassandraNodeStatus` and each rack's `podLastOperation`. Returns whether anything
+    /// still moves (StatefulSets not settled, operations running).
+    async fn apply_workloads(
+        &self,
+        current: &DynamicObject,
+        spec: &serde_json::Value,
+        old: &ClusterStatus,
+        plan: &mut Plan,
+        real: &Real,
+        behaviour: &Behaviour,
+    ) -> Result<bool, kube::Error> {
+        let owner = Owner {
+            name: current.name_any(),
+            namespace: current.namespace().unwrap_or_default(),
+            uid: current.uid().unwrap_or_default(),
+            labels: current.labels().clone(),
+        };
+        let key = (owner.namespace.clone(), owner.name.clone());
+        let apply = PatchParams::apply(&self.field_manager).force();
+        let mut moving = false;
+
+        if !self.lock_objects().get(&key).is_some_and(|m| m.service) {
+            let services: Api<Service> = Api::namespaced(self.client.clone(), &owner.namespace);
+            match services
+                .create(&PostParams::default(), &workloads::service(&owner))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(m) = self.lock_objects().get_mut(&key) {
+                m.service = true;
+            }
+        }
+
+        let statefulsets: Api<KubeStatefulSet> =
+            Api::namespaced(self.client.clone(), &owner.namespace);
+        if let Ok(topology) = Topology::from_spec(plan.spec.as_ref().unwrap_or(spec)) {
+            for (rack_key, built) in &plan.statefulsets {
+                let Some(rack) = topology.rack(rack_key) else {
+                    continue;
+                };
+                let existing = real.statefulsets.get(rack_key);
+                let target = i32::try_from(built.replicas).unwrap_or(i32::MAX);
+                let replicas = workloads::next_replicas(existing, target);
+                let same = existing.is_some_and(|s| {
+                    workloads::built_of(s).as_ref() == Some(built)
+                        && s.spec.as_ref().and_then(|x| x.replicas) == Some(replicas)
+                });
+                if !same {
+                    let sts = workloads::render(&owner, rack, built, replicas);
+                    tracing::info!(statefulset = %sts.name_any(), replicas, target, "simulating CassKop: StatefulSet");
+                    statefulsets
+                        .patch(&sts.name_any(), &apply, &Patch::Apply(&sts))
+                        .await?;
+                    moving = true;
+                } else if !existing.is_some_and(|s| workloads::settled(s, target)) {
+                    moving = true;
+                }
+            }
+        }
+        if !plan.statefulsets.is_empty() {
+            for (rack_key, sts) in &real.statefulsets {
+                if !plan.statefulsets.contains_key(rack_key) {
+                    tracing::info!(statefulset = %sts.name_any(), "simulating CassKop: StatefulSet of a removed rack deleted");
+                    match statefulsets
+                        .delete(&sts.name_any(), &DeleteParams::background())
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+
+        let mut status = plan.status.clone().unwrap_or_else(|| old.clone());
+        if !behaviour.jolokia_down {
+            if status.last_cluster_action_status == action_status::DONE {
+                let pods: Api<Pod> = Api::namespaced(self.client.clone(), &owner.namespace);
+                let params = PatchParams {
+                    field_manager: Some(self.field_manager.clone()),
+                    ..PatchParams::default()
+                };
+                let now = jiff::Timestamp::now();
+                for (rack_key, rs) in &mut status.cassandra_rack_status {
+                    let ops = workloads::pod_operations(
+                        &real.pods_of(rack_key),
+                        rs,
+                        now,
+                        behaviour.delay,
+                        behaviour.pod_operations_fail,
+                    );
+                    for (pod, labels) in ops.labels {
+                        tracing::info!(%pod, ?labels, "simulating CassKop: pod operation");
+                        let patch = serde_json::json!({"metadata": {"labels": labels}});
+                        pods.patch(&pod, &params, &Patch::Merge(&patch)).await?;
+                    }
+                    moving |= ops.busy;
+                }
+            }
+            if behaviour.host_ids {
+                let mut nodes = BTreeMap::new();
+                for (rack_key, rs) in &status.cassandra_rack_status {
+                    if rs.phase == phase::INITIALIZING {
+                        continue;
+                    }
+                    nodes.extend(workloads::node_statuses(
+                        &owner.uid,
+                        real.pods_of(rack_key),
+                        &status.cassandra_node_status,
+                    ));
+                }
+                status.cassandra_node_status = nodes;
+            }
+        }
+        plan.status = (status != *old).then_some(status);
+        Ok(moving)
+    }
+
     fn lock_objects(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Memory>> {
         self.objects
             .lock()
