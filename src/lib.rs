@@ -12,7 +12,6 @@
 //! - [`labels`]: label, annotation and field-manager names shared with the sites.
 //! - `leader` (private): leader election on a Lease; only the leader reconciles.
 //! - [`metrics`]: Prometheus metrics, including requests counted per site.
-//! - `poison` (private): reporting a MultiCasskop that cannot be decoded, on itself.
 //! - [`render`]: the `render` command (what each site would get, without a cluster).
 //! - [`run`]: `multi-casskop run`: connect the management cluster and the sites, then run.
 //! - [`site_admin`]: `multi-casskop site add|list|remove`.
@@ -33,7 +32,6 @@ mod http;
 pub mod labels;
 mod leader;
 pub mod metrics;
-mod poison;
 pub mod render;
 pub mod run;
 pub mod site_admin;

@@ -1,7 +1,7 @@
 //! Controller settings: a YAML file, then `MULTICASSKOP_*` environment variables, then the
 //! command line's flags (only those given), each overriding the one before. The file is read
 //! by the `config` crate; the environment's names follow one rule (see [`env`]); the flags are
-//! applied by [`crate::cli::RunArgs::apply`].
+//! applied by `cli::RunArgs::apply`.
 
 use std::path::{Path, PathBuf};
 

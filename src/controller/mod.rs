@@ -10,6 +10,7 @@ pub mod error;
 mod leaving;
 pub mod ledger;
 mod ownership;
+mod poison;
 pub mod reconcile;
 pub mod site_io;
 pub mod status;
@@ -41,7 +42,7 @@ fn error_policy(mc: Arc<MultiCasskop>, error: &Error, ctx: Arc<Context>) -> Acti
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
 ///
 /// MultiCasskops are read through [`GuardedMultiCasskop`](crate::api::guarded::GuardedMultiCasskop):
-/// one that cannot be decoded is reported on itself ([`crate::poison`]) and skipped, and never
+/// one that cannot be decoded is reported on itself ([`poison`]) and skipped, and never
 /// breaks the list every other ring arrives in. A deleted MultiCasskop's metric series are dropped.
 pub async fn run(
     ctx: Arc<Context>,
@@ -75,7 +76,7 @@ pub async fn run(
     });
     // Our own reflector, so the first complete listing can mark the controller ready.
     let (reader, writer) = kube::runtime::reflector::store();
-    let reported = Arc::new(crate::poison::Reported::default());
+    let reported = Arc::new(poison::Reported::default());
     let synced_ctx = ctx.clone();
     let forget = reported.clone();
     let counted_store = reader.clone();
@@ -144,7 +145,7 @@ pub async fn run(
                             result
                         }
                         GuardedMultiCasskop::Undecodable { metadata, error } => {
-                            crate::poison::report(&ctx, &reported, metadata, error).await;
+                            poison::report(&ctx, &reported, metadata, error).await;
                             Ok(Action::await_change())
                         }
                     }

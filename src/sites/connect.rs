@@ -1,6 +1,6 @@
 //! Turns kubeconfig text (a file and context, Secret bytes, the default kubeconfig or the
 //! in-cluster service account) into a Kubernetes client, and says why it cannot without ever
-//! quoting a credential. Which of these a site uses is its [`crate::sites::source::SiteSource`].
+//! quoting a credential. Which of these a site uses is its `SiteSource` (see `source.rs`).
 //! Building a client does not contact the site, so a site that is down never delays start-up.
 
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::api::MultiCasskop;
-use crate::controller::Context;
+use crate::controller::context::Context;
 use crate::labels::STATUS_FIELD_MANAGER;
 
 /// Condition reason (and Event reason) of an undecodable MultiCasskop.
