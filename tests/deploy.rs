@@ -757,6 +757,24 @@ async fn site_rbac_grants_only_cassandraclusters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_chart_with_default_values() {
     output(Command::new(&tools().helm).args(["lint", "--strict", CHART]));
+    // values.schema.json: wrong types and unknown keys (typos) are refused by helm itself.
+    for bad in [
+        "replicaCount=two",
+        "replicas=2",
+        "logFormat=xml",
+        "image.pullPolicy=Sometimes",
+    ] {
+        let out = Command::new(&tools().helm)
+            .args(["lint", "--strict", CHART, "--set", bad])
+            .current_dir(repo())
+            .output()
+            .expect("helm runs");
+        assert!(
+            !out.status.success(),
+            "helm lint accepted {bad}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     let release_ns = namespace::unique_name("helm-default");
     let client = admin(&[&release_ns]).await;
     let version = kube_version(&client).await;
@@ -817,6 +835,35 @@ async fn helm_chart_with_default_values() {
         &["--set", "serviceMonitor.enabled=true"],
     );
     assert_eq!(monitored.len(), docs.len() + 1);
+
+    // The conventions users know from other charts: image.registry and commonLabels.
+    let conventional = helm_template(
+        "multi-casskop",
+        &release_ns,
+        &version,
+        &[
+            "--set",
+            "image.registry=registry.example.com",
+            "--set",
+            "commonLabels.team=db",
+        ],
+    );
+    check_deployment(
+        &conventional,
+        "registry.example.com/orangeopensource/multi-casskop:0.1.0",
+    );
+    for doc in conventional
+        .iter()
+        .filter(|d| kind(d) != "CustomResourceDefinition")
+    {
+        assert_eq!(
+            doc["metadata"]["labels"]["team"],
+            "db",
+            "{} {}",
+            kind(doc),
+            name(doc)
+        );
+    }
 
     // Writing CassandraClusters: a Role per listed namespace, or cluster-wide only on request.
     let writes = helm_template(

@@ -30,6 +30,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 helm.sh/chart: {{ include "multi-casskop.chart" . }}
 {{ include "multi-casskop.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: multi-casskop
 {{- end }}
@@ -43,7 +46,9 @@ app.kubernetes.io/part-of: multi-casskop
 {{- end }}
 
 {{- define "multi-casskop.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.image.registry }}{{ $repository = printf "%s/%s" . $repository }}{{ end }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
 {{/* imagePullSecrets: a list of names or {name}, or the Go chart's {enabled, name}. */}}
