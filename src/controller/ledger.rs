@@ -48,6 +48,9 @@ impl std::fmt::Display for SiteKey {
 struct Entry {
     record: WriteRecord,
     written: Option<DynamicObject>,
+    /// UID of the object our last write produced (kept after the copy is dropped): proof of
+    /// ownership before the ring's status, which records it too, comes back from the watch.
+    uid: Option<String>,
     acknowledged_at: Option<Instant>,
 }
 
@@ -79,10 +82,16 @@ impl Ledger {
             key.clone(),
             Entry {
                 record,
+                uid: written.uid(),
                 written: Some(written),
                 acknowledged_at: None,
             },
         );
+    }
+
+    /// UID of the object this process's last write at the site produced.
+    pub fn written_uid(&self, key: &SiteKey) -> Option<String> {
+        self.lock().get(key).and_then(|e| e.uid.clone())
     }
 
     /// The write the site must acknowledge: the newer of this process's record and the one
@@ -124,6 +133,7 @@ impl Ledger {
                     Entry {
                         record: record.clone(),
                         written: None,
+                        uid: None,
                         acknowledged_at: None,
                     },
                 );
@@ -185,6 +195,7 @@ impl Ledger {
                             Entry {
                                 record: a.clone(),
                                 written: None,
+                                uid: None,
                                 acknowledged_at: Some(now),
                             },
                         );
@@ -328,6 +339,8 @@ mod tests {
         // A different object with the same name (recreated by someone) is not ours.
         let got = ledger.newest_object(&key, Some(object("10", "other")));
         assert_eq!(got.map(|o| o.uid()), Some(Some("other".into())));
+        // The UID of what we wrote stays known after the copy is gone.
+        assert_eq!(ledger.written_uid(&key), Some("u".into()));
     }
 
     #[test]

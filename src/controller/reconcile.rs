@@ -181,7 +181,11 @@ async fn plan_site<'a>(
             s.site == desired.site && s.namespace == desired.namespace && s.name == desired.name
         })
         .cloned();
-    let recorded_uid = prev.as_ref().and_then(|p| p.uid.clone());
+    // Our own last write is newer proof than a status the watch may not have delivered yet.
+    let recorded_uid = ctx
+        .ledger
+        .written_uid(&key)
+        .or_else(|| prev.as_ref().and_then(|p| p.uid.clone()));
     let view = dereference::observe(ctx, &key, &desired.namespace, &desired.name).await;
     let adopt = ownership::may_adopt(&ownership::adopt_sites(mc.annotations()), &desired.site);
     let claim = Claim {
