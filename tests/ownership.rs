@@ -207,3 +207,45 @@ async fn forged_labels_and_a_second_ring_touch_nothing() {
         "the forged-label object was touched"
     );
 }
+
+/// Renaming `base.metadata.name` makes the old objects leave the ring like a site leaving it:
+/// with `deleteCassandraCluster`, decommissioned (scaled to 0) and deleted; the new ones are
+/// created; nothing is left running, labelled and forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_cluster_replaces_the_old_one() {
+    let env = Env::new("rename").await;
+    env.create_ready(deleting_ring("ring", &env.namespace))
+        .await;
+    env.patch_spec(
+        "ring",
+        json!({ "base": { "metadata": { "name": "cass2" } } }),
+    )
+    .await;
+    for site in SITES {
+        let api = env.ccs(site);
+        multi_casskop_e2e::wait::until(format!("{site}: cass gone, cass2 there"), CONVERGE, || {
+            let api = api.clone();
+            async move {
+                let old = api.get_opt("cass").await.map_err(|e| e.to_string())?;
+                let new = api.get_opt("cass2").await.map_err(|e| e.to_string())?;
+                match (old, new) {
+                    (None, Some(_)) => Ok(()),
+                    (old, new) => Err(format!(
+                        "cass: {:?}, cass2: {}",
+                        old.map(|o| o.data.get("spec").cloned()),
+                        new.is_some()
+                    )),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mc = env.wait_ready("ring").await;
+    let names: Vec<String> = mc
+        .status
+        .iter()
+        .flat_map(|s| s.sites.iter().map(|x| x.name.clone()))
+        .collect();
+    assert_eq!(names, ["cass2", "cass2", "cass2"], "{:#?}", mc.status);
+}
