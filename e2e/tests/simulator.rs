@@ -204,11 +204,28 @@ async fn lifecycle(site: &Site) -> TestResult {
         "set values win over CassKop's defaults"
     );
     assert_eq!(applied["serviceAccountName"], "cassandra-cluster-node");
-    assert_eq!(
-        lastapplied::generation_of(annotation),
-        cc.metadata.generation,
-        "the annotation embeds the generation CassKop acted on"
-    );
+    // The annotation embeds the generation CassKop acted on. Without a status subresource
+    // CassKop's own status write moves the generation once more; its next reconcile (triggered
+    // by that write) rewrites the annotation, so wait for it rather than read one instant.
+    multi_casskop_e2e::wait::until(
+        "the annotation embeds the object's generation",
+        Duration::from_secs(30),
+        || async {
+            let now = api.get(name).await.map_err(|e| e.to_string())?;
+            let annotation = cassandra::annotation(&now, LAST_APPLIED_ANNOTATION).unwrap_or("null");
+            let embedded = lastapplied::generation_of(annotation);
+            if embedded == now.metadata.generation {
+                Ok(())
+            } else {
+                Err(format!(
+                    "annotation {embedded:?}, object {:?}",
+                    now.metadata.generation
+                ))
+            }
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // image update
     cassandra::edit_spec(api, name, |spec| {
