@@ -25,15 +25,7 @@ const BLOCKED_RETRY: Duration = Duration::from_secs(30);
 
 /// Sites given up by the operator through the abandon annotation.
 pub fn abandoned_sites(mc: &MultiCasskop) -> BTreeSet<String> {
-    mc.annotations()
-        .get(ABANDON_SITES_ANNOTATION)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+    ownership::sites_in_annotation(mc.annotations(), ABANDON_SITES_ANNOTATION)
 }
 
 /// States in which an earlier version may have written the object without recording its UID.

@@ -89,10 +89,13 @@ pub fn ownership(claim: &Claim<'_>, object: Option<&DynamicObject>) -> Ownership
     ))
 }
 
-/// Sites where the MultiCasskop allows adopting an existing object (`*` for all).
-pub fn adopt_sites(annotations: &std::collections::BTreeMap<String, String>) -> BTreeSet<String> {
+/// The comma-separated site names of annotation `key` (the adopt and abandon annotations).
+pub fn sites_in_annotation(
+    annotations: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> BTreeSet<String> {
     annotations
-        .get(ADOPT_SITES_ANNOTATION)
+        .get(key)
         .map(|v| {
             v.split(',')
                 .map(|s| s.trim().to_string())
@@ -100,6 +103,11 @@ pub fn adopt_sites(annotations: &std::collections::BTreeMap<String, String>) -> 
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sites where the MultiCasskop allows adopting an existing object (`*` for all).
+pub fn adopt_sites(annotations: &std::collections::BTreeMap<String, String>) -> BTreeSet<String> {
+    sites_in_annotation(annotations, ADOPT_SITES_ANNOTATION)
 }
 
 /// Whether `site` is in the adopt list.
