@@ -455,13 +455,7 @@ async fn removed_site_without_delete_flag_is_orphaned() {
     // The controller decided (Orphaned): the object itself shows it was never scaled down by
     // multi-casskop (no write by its scale-down field manager) and keeps its topology.
     let cc = env.ccs("site-c").get("cass").await.expect("still there");
-    let managers: Vec<String> = cc
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|f| f.manager.clone())
-        .collect();
+    let managers = managers(&cc);
     assert!(
         !managers
             .iter()

@@ -34,13 +34,7 @@ fn fingerprint(o: &DynamicObject) -> (Option<String>, Option<serde_json::Value>)
 /// labels, the image. (CassKop, simulated in the ring's namespace, does act on the hand-made
 /// object: its defaults are not ours.)
 fn untouched_by_us(o: &DynamicObject) -> Result<(), String> {
-    let managers: Vec<String> = o
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|f| f.manager.clone())
-        .collect();
+    let managers = managers(o);
     if managers.iter().any(|m| m.starts_with("multi-casskop")) {
         return Err(format!("written by multi-casskop: {managers:?}"));
     }

@@ -162,26 +162,13 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
                 SiteError::Api { .. } => SiteState::Failed,
             };
             let message = error.to_string();
-            if previous_message != Some(message.as_str()) {
-                let reason = if state == SiteState::Invalid {
-                    "Rejected"
-                } else {
-                    "WriteFailed"
-                };
-                status::site_event(
-                    ctx,
-                    mc,
-                    EventKind::Warning,
-                    reason,
-                    message.clone(),
-                    Some(status::at_site(
-                        &key.site,
-                        &desired.namespace,
-                        &desired.name,
-                    )),
-                )
-                .await;
-            }
+            let reason = if state == SiteState::Invalid {
+                "Rejected"
+            } else {
+                "WriteFailed"
+            };
+            let site = status::at_site(&key.site, &desired.namespace, &desired.name);
+            status::site_warning_once(ctx, mc, previous_message, reason, &message, site).await;
             Applied {
                 state,
                 message,

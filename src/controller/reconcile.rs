@@ -67,6 +67,11 @@ pub(crate) struct SitePlan<'a> {
 }
 
 impl SitePlan<'_> {
+    /// The site's CassandraCluster, as the object an Event relates to.
+    fn site_ref(&self) -> k8s_openapi::api::core::v1::ObjectReference {
+        status::at_site(&self.key.site, &self.desired.namespace, &self.desired.name)
+    }
+
     fn held(&self) -> bool {
         matches!(self.ownership, Ownership::Conflict(_))
             || self.refused_spec.as_deref() == Some(self.spec_digest.as_str())
@@ -385,24 +390,9 @@ async fn apply_step(
                     ),
                 };
                 if let Ownership::Conflict(message) = ownership::ownership(&claim, Some(&found)) {
-                    if plan.previous.as_ref().and_then(|p| p.message.as_deref())
-                        != Some(message.as_str())
-                    {
-                        warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
-                        status::site_event(
-                            ctx,
-                            mc,
-                            EventKind::Warning,
-                            "Conflict",
-                            message.clone(),
-                            Some(status::at_site(
-                                &plan.key.site,
-                                &plan.desired.namespace,
-                                &plan.desired.name,
-                            )),
-                        )
-                        .await;
-                    }
+                    let site = plan.site_ref();
+                    let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
+                    status::site_warning_once(ctx, mc, previous, "Conflict", &message, site).await;
                     return apply::Applied::not_written(SiteState::Conflict, message, false);
                 }
                 before = Some(found);
@@ -436,22 +426,8 @@ async fn held(ctx: &Context, mc: &MultiCasskop, plan: &SitePlan<'_>) -> (SiteSta
             "Refused",
         ),
     };
-    if plan.previous.as_ref().and_then(|p| p.message.as_deref()) != Some(message.as_str()) {
-        warn!(multicasskop = %plan.key.ring, site = %plan.key.site, %message, "site held");
-        status::site_event(
-            ctx,
-            mc,
-            EventKind::Warning,
-            reason,
-            message.clone(),
-            Some(status::at_site(
-                &plan.key.site,
-                &plan.desired.namespace,
-                &plan.desired.name,
-            )),
-        )
-        .await;
-    }
+    let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
+    status::site_warning_once(ctx, mc, previous, reason, &message, plan.site_ref()).await;
     (state, message)
 }
 

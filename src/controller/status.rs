@@ -54,6 +54,30 @@ pub async fn site_event(
     publish(ctx, mc, kind, reason, note, site).await;
 }
 
+/// Publishes a Warning about a site, once: not again while the site's status already says
+/// `message` (a repeated failure or hold is not announced at every reconcile).
+pub async fn site_warning_once(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    previous_message: Option<&str>,
+    reason: &str,
+    message: &str,
+    site: ObjectReference,
+) {
+    if previous_message != Some(message) {
+        warn!(multicasskop = %mc.name_any(), site = site.field_path.as_deref().unwrap_or_default(), reason, %message, "site needs attention");
+        publish(
+            ctx,
+            mc,
+            EventKind::Warning,
+            reason,
+            message.to_string(),
+            Some(site),
+        )
+        .await;
+    }
+}
+
 /// Publishes an Event about `mc` as a whole; failures are logged, never fatal.
 pub async fn event(ctx: &Context, mc: &MultiCasskop, kind: EventKind, reason: &str, note: String) {
     publish(ctx, mc, kind, reason, note, None).await;

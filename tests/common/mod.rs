@@ -593,3 +593,13 @@ impl Env {
         windows
     }
 }
+
+/// The field managers that wrote `o` (its managedFields), in order.
+pub fn managers(o: &DynamicObject) -> Vec<String> {
+    o.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.manager.clone())
+        .collect()
+}
