@@ -41,3 +41,37 @@ pub const SITE_NAMESPACE_ANNOTATION: &str = "multicasskop.db.orange.com/site-nam
 pub const SITE_ACCOUNT: &str = "multi-casskop-site";
 /// Field manager of what `multi-casskop site add` writes.
 pub const SITE_ADD_FIELD_MANAGER: &str = "multi-casskop/site-add";
+
+/// Annotation on a MultiCasskop: comma-separated sites whose DCs the user added to every
+/// keyspace's replication (the statements in `status.sites[].membership`): a joining site's
+/// rebuild starts only then.
+pub const REPLICATION_ADDED_ANNOTATION: &str = "multicasskop.db.orange.com/replication-added";
+/// Annotation on a MultiCasskop: comma-separated sites whose DCs the user dropped from every
+/// keyspace's replication: a leaving site is scaled to zero only then.
+pub const REPLICATION_DROPPED_ANNOTATION: &str = "multicasskop.db.orange.com/replication-dropped";
+
+/// CassKop's pod operation labels (`controllers/cassandracluster/pod_operation.go`).
+pub mod pod_operation {
+    /// Operation to run: `cleanup`, `rebuild`, `upgradesstables`, `decommission`, `remove`.
+    pub const NAME: &str = "operation-name";
+    /// `ToDo` (asked), `Ongoing`, `Done`, `Error`, `Manual` (CassKop's suggestion without autoPilot).
+    pub const STATUS: &str = "operation-status";
+    /// `rebuild`: the source DC; `remove`: `<pod>_<ip>` of the node to remove.
+    pub const ARGUMENT: &str = "operation-argument";
+    /// When CassKop started it (`YYYYMMDDTHHMMSS`, UTC).
+    pub const START: &str = "operation-start";
+    /// When CassKop ended it (`YYYYMMDDTHHMMSS`, UTC).
+    pub const END: &str = "operation-end";
+    /// `operation-status` value that asks CassKop to run the operation.
+    pub const TO_DO: &str = "ToDo";
+    /// `operation-status` value while CassKop runs it.
+    pub const ONGOING: &str = "Ongoing";
+    /// `operation-status` value of a finished operation.
+    pub const DONE: &str = "Done";
+    /// `operation-status` value of a failed operation.
+    pub const ERROR: &str = "Error";
+    /// Label CassKop puts on every pod of a CassandraCluster: its name.
+    pub const CLUSTER: &str = "cassandracluster";
+    /// Label CassKop puts on every pod: the pod's DC.
+    pub const DC: &str = "cassandraclusters.db.orange.com.dc";
+}

@@ -170,7 +170,8 @@ pub async fn add(options: &AddOptions, management: &Client) -> Result<Secret, Si
         "metadata": { "name": SITE_ACCOUNT, "namespace": ns },
         "rules": [
             { "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"] },
-            { "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters/status"], "verbs": ["get", "update", "patch"] }
+            { "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters/status"], "verbs": ["get", "update", "patch"] },
+            { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"] }
         ]
     });
     Api::<Role>::namespaced(remote.clone(), ns)

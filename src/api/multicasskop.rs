@@ -54,6 +54,65 @@ pub struct MultiCasskopSpec {
     /// In which order and how sites are created and changed. Absent: one site at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutPolicy>,
+
+    /// How a site joins or leaves a ring that already holds data: which keyspaces the
+    /// replication statements name, and how the new DC is rebuilt. multi-casskop runs no CQL:
+    /// it shows the statements to run and waits for the acknowledgement annotations
+    /// `multicasskop.db.orange.com/replication-added` (join) and
+    /// `multicasskop.db.orange.com/replication-dropped` (removal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationPolicy>,
+}
+
+/// Replication of the ring's keyspaces when sites join or leave a ring that is already Ready.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationPolicy {
+    /// User keyspaces that must replicate to every DC, besides `system_auth`,
+    /// `system_distributed` and `system_traces` (always named). At most 64 names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 48), regex(pattern = r"^[A-Za-z0-9_]+$"))
+    )]
+    pub keyspaces: Vec<String>,
+
+    /// Replication factor written for each DC in the statements, 1 to 9. Absent: 3, or the
+    /// DC's node count when it has fewer nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 9))]
+    pub replication_factor: Option<u8>,
+
+    /// How a joining site's DCs are filled with the ring's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildPolicy>,
+}
+
+/// Rebuild of a joining site's DCs, through CassKop's `rebuild` pod operation.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildPolicy {
+    /// `false`: a joining site needs no rebuild (an empty DC is fine, e.g. a ring without
+    /// data yet); it is Ready once the replication is acknowledged. Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+
+    /// DC the new DC streams from (`operation-argument` of the `rebuild` pod operation).
+    /// Absent: the first DC of the first site in rollout order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub source_dc: Option<String>,
+
+    /// Pods rebuilt at the same time, 1 to 16 (default 1; CassKop advises at most 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub max_concurrent: Option<u32>,
+
+    /// How many times a pod whose rebuild ended in `Error` is asked again before the site
+    /// is `Failed`, 0 to 10 (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10))]
+    pub retries: Option<u32>,
 }
 
 /// How the seed list shared by every site is made.
@@ -202,6 +261,93 @@ pub struct SiteStatus {
     /// What is happening or what went wrong, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Joining or leaving a ring that holds data: the replication statements to run and the
+    /// rebuild's progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipStatus>,
+    /// The site's Cassandra nodes as CassKop last reported them while the site was healthy
+    /// (`status.cassandraNodeStatus`): what is needed to remove them from the ring if the
+    /// site is lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeRecord>,
+}
+
+/// A site joining or leaving a ring that already holds data.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MembershipStatus {
+    /// `Join` or `Leave`.
+    pub change: MembershipChange,
+    /// The CQL statements to run (once, at any node) before acknowledging with the
+    /// annotation named in `acknowledgeWith`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<String>,
+    /// The command that acknowledges the statements were run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_with: Option<String>,
+    /// The acknowledgement was seen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledged: bool,
+    /// Rebuild of the joining DCs, pod by pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildStatus>,
+}
+
+/// Whether a site joins or leaves.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// The site joins a ring that was Ready without it.
+    #[default]
+    Join,
+    /// The site leaves the ring (`deleteCassandraCluster: true`).
+    Leave,
+}
+
+/// Progress of a joining site's rebuild.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildStatus {
+    /// DC the data streams from.
+    pub source_dc: String,
+    /// Pods rebuilt.
+    pub done: u32,
+    /// Pods to rebuild.
+    pub total: u32,
+    /// One entry per pod asked to rebuild.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodOperationStatus>,
+}
+
+/// One pod's pod operation as multi-casskop asked for it and CassKop reported it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOperationStatus {
+    /// Pod name.
+    pub pod: String,
+    /// The pod's `operation-status` label: `ToDo`, `Ongoing`, `Done` or `Error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// How many times the operation was asked for.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// One Cassandra node of a site, from CassKop's `status.cassandraNodeStatus`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRecord {
+    /// Pod name.
+    pub pod: String,
+    /// The node's IP address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    /// Cassandra's host ID.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_id: String,
+    /// Removed from the ring (by a `remove` pod operation at a surviving site) after the site
+    /// was lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 /// One write of multi-casskop at a site, as the API server answered it.
@@ -272,6 +418,14 @@ pub enum SiteState {
     Decommissioning,
     /// Its CassandraCluster is being deleted.
     Deleting,
+    /// Joins a ring that was Ready without it: its DCs are being created.
+    Joining,
+    /// Waits for the user to run the replication statements in `membership` and acknowledge.
+    AwaitingReplication,
+    /// Its DCs stream the ring's data (`rebuild` pod operation), pod by pod.
+    Rebuilding,
+    /// Lost: its nodes are being removed from the ring from a surviving site.
+    RemovingNodes,
     /// A word this version does not know (written by another version).
     #[serde(other)]
     Unknown,
@@ -293,6 +447,10 @@ impl SiteState {
             SiteState::Orphaned => "Orphaned",
             SiteState::Decommissioning => "Decommissioning",
             SiteState::Deleting => "Deleting",
+            SiteState::Joining => "Joining",
+            SiteState::AwaitingReplication => "AwaitingReplication",
+            SiteState::Rebuilding => "Rebuilding",
+            SiteState::RemovingNodes => "RemovingNodes",
             SiteState::Unknown => "Unknown",
         }
     }

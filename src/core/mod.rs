@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod federation;
 pub mod merge;
 pub mod readiness;
+pub mod replication;
 pub mod rollout;
 pub mod seeds;
 pub mod site_object;
