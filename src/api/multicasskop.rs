@@ -353,6 +353,13 @@ pub struct NodeRecord {
     /// was lost.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// How many times a `remove` of this node was asked at a surviving site (the site was lost).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One write of multi-casskop at a site, as the API server answered it.

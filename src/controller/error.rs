@@ -39,9 +39,47 @@ pub enum SiteError {
         /// The API server's explanation, with a hint.
         message: String,
     },
+    /// A request about pods at the site failed (listing them, or labelling one for a pod
+    /// operation).
+    #[error("site {site}: {action} {what} in namespace {namespace} failed: {message}")]
+    Pods {
+        /// Site.
+        site: String,
+        /// What we tried.
+        action: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// The pods concerned (`pod <name>`, or `pods of <cluster>`).
+        what: String,
+        /// The API server's explanation.
+        message: String,
+    },
 }
 
 impl SiteError {
+    /// Classifies a client error about pods (`what`) at `site`: an unanswered request is
+    /// `Unreachable`, anything else is [`SiteError::Pods`].
+    pub fn from_kube_pods(
+        site: &str,
+        action: &'static str,
+        namespace: &str,
+        what: &str,
+        error: kube::Error,
+    ) -> Self {
+        match Self::from_kube(site, action, namespace, what, error) {
+            unreachable @ SiteError::Unreachable { .. } => unreachable,
+            SiteError::Rejected { message, .. }
+            | SiteError::Api { message, .. }
+            | SiteError::Pods { message, .. } => SiteError::Pods {
+                site: site.to_string(),
+                action,
+                namespace: namespace.to_string(),
+                what: what.to_string(),
+                message,
+            },
+        }
+    }
+
     /// Classifies a client error from `site` while doing `action` on `namespace/name`.
     pub fn from_kube(
         site: &str,

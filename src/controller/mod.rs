@@ -9,6 +9,7 @@ mod dereference;
 pub mod error;
 mod leaving;
 pub mod ledger;
+mod lost_site;
 mod ownership;
 mod poison;
 pub mod reconcile;
