@@ -111,7 +111,8 @@ pub(crate) async fn remove_nodes(
                 removed.pod,
                 removed.ip
             );
-            status::site_event(ctx, mc, EventKind::Normal, "NodeRemoved", note.clone(), lost)
+            let about = about_node(prev, &removed.pod);
+            status::site_event(ctx, mc, EventKind::Normal, "NodeRemoved", note.clone(), about)
                 .await;
             Some(report(
                 status,
@@ -151,7 +152,9 @@ pub(crate) async fn remove_nodes(
                         progress(&status.nodes)
                     );
                     info!(multicasskop = %mc.name_any(), site = %prev.site, %pod, %argument, "remove asked");
-                    status::site_event(ctx, mc, EventKind::Normal, "RemovingNode", note.clone(), lost)
+                    let lost_pod = status.nodes.get(node).map(|n| n.pod.clone()).unwrap_or_default();
+                    let about = about_node(prev, &lost_pod);
+                    status::site_event(ctx, mc, EventKind::Normal, "RemovingNode", note.clone(), about)
                         .await;
                     Some(report(status, SiteState::RemovingNodes, note, Some(POLL)))
                 }
@@ -191,6 +194,15 @@ pub(crate) async fn remove_nodes(
 
 fn at(prev: &SiteStatus) -> Option<k8s_openapi::api::core::v1::ObjectReference> {
     Some(status::at_site(&prev.site, &prev.namespace, &prev.name))
+}
+
+/// The lost site's CassandraCluster, for an Event about one of its nodes: one Event series per
+/// node (Events with the same reason and related object merge into one series, which would
+/// hide the later progress).
+fn about_node(prev: &SiteStatus, pod: &str) -> Option<k8s_openapi::api::core::v1::ObjectReference> {
+    let mut reference = status::at_site(&prev.site, &prev.namespace, &prev.name);
+    reference.field_path = Some(format!("site {}, node {pod}", prev.site));
+    Some(reference)
 }
 
 fn report(
