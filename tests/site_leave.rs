@@ -157,9 +157,12 @@ async fn a_refused_removal_stays_blocked_with_bounded_writes_then_completes_afte
     let mut manifest = deleting_ring("ring", &env.namespace);
     manifest["spec"]["replication"] = json!({ "keyspaces": ["app"] });
     env.create(manifest).await;
-    wait_site(&env, "ring Ready with site-c's nodes recorded", PODS, |mc| {
-        is_ready(mc) && site_state(mc, "site-c").is_some_and(|s| s.nodes.len() == 2)
-    })
+    wait_site(
+        &env,
+        "ring Ready with site-c's nodes recorded",
+        PODS,
+        |mc| is_ready(mc) && site_state(mc, "site-c").is_some_and(|s| s.nodes.len() == 2),
+    )
     .await;
     let recorder = env.record();
 
@@ -204,7 +207,11 @@ async fn a_refused_removal_stays_blocked_with_bounded_writes_then_completes_afte
         cc.data.get("spec"),
         managers(&cc)
     );
-    assert_eq!(writes_at(&env, "site-c"), writes, "no write at site-c while waiting");
+    assert_eq!(
+        writes_at(&env, "site-c"),
+        writes,
+        "no write at site-c while waiting"
+    );
 
     // Acknowledged without running the ALTER: CassKop refuses, the site is Blocked.
     annotate(&env, REPLICATION_DROPPED_ANNOTATION, "site-c").await;
@@ -217,12 +224,17 @@ async fn a_refused_removal_stays_blocked_with_bounded_writes_then_completes_afte
         .unwrap_or_default();
     assert!(
         message.contains("CorrectCRDConfig")
-            && message.contains(&format!("ALTER KEYSPACE app WITH replication = {replication};"))
+            && message.contains(&format!(
+                "ALTER KEYSPACE app WITH replication = {replication};"
+            ))
             && message.contains(RETRY_ANNOTATION),
         "CassKop's reason, the statements and how to ask again: {message}"
     );
     env.wait_cc("site-c", "the old topology written back", |o| {
-        o.is_some_and(|o| !zero(o) && o.data.pointer("/status/lastClusterAction") == Some(&json!("CorrectCRDConfig")))
+        o.is_some_and(|o| {
+            !zero(o)
+                && o.data.pointer("/status/lastClusterAction") == Some(&json!("CorrectCRDConfig"))
+        })
     })
     .await;
     // Bounded writes: a few more reconciles, no request to any site, one zero version only.
@@ -239,9 +251,21 @@ async fn a_refused_removal_stays_blocked_with_bounded_writes_then_completes_afte
     let writes_c = writes_at(&env, "site-c");
     poke(&env, 4).await;
     let mc = env.mcs().get("ring").await.expect("ring");
-    assert!(state_is(&mc, "site-c", SiteState::Blocked), "{:#?}", mc.status);
-    assert_eq!(writes_at(&env, "site-c"), writes_c, "no write at site-c while Blocked");
-    assert_eq!(env.site_writes(), writes, "no write at any site while Blocked");
+    assert!(
+        state_is(&mc, "site-c", SiteState::Blocked),
+        "{:#?}",
+        mc.status
+    );
+    assert_eq!(
+        writes_at(&env, "site-c"),
+        writes_c,
+        "no write at site-c while Blocked"
+    );
+    assert_eq!(
+        env.site_writes(),
+        writes,
+        "no write at any site while Blocked"
+    );
     assert_eq!(
         zero_versions(&recorder).len(),
         1,
@@ -271,9 +295,14 @@ async fn a_refused_removal_stays_blocked_with_bounded_writes_then_completes_afte
     );
 }
 
-/// Every version of the pods at `sites`: (site, pod, labels).
+/// One version of a pod: (site, pod, labels).
+type PodVersion = (String, String, BTreeMap<String, String>);
+/// A finished `remove`: (site, pod, argument, start, end).
+type RemoveRow = (String, String, String, String, String);
+
+/// Every version of the pods at some sites.
 #[derive(Clone, Default)]
-struct PodLog(Arc<Mutex<Vec<(String, String, BTreeMap<String, String>)>>>);
+struct PodLog(Arc<Mutex<Vec<PodVersion>>>);
 
 impl PodLog {
     fn start(env: &Env, sites: &[&str]) -> (Self, Vec<tokio::task::JoinHandle<()>>) {
@@ -303,8 +332,8 @@ impl PodLog {
     }
 
     /// Finished `remove` operations: (site, pod, argument, start, end), once each.
-    fn removes(&self) -> Vec<(String, String, String, String, String)> {
-        let mut out: Vec<(String, String, String, String, String)> = Vec::new();
+    fn removes(&self) -> Vec<RemoveRow> {
+        let mut out: Vec<RemoveRow> = Vec::new();
         for (site, pod, l) in self.0.lock().expect("lock").iter() {
             let get = |k: &str| l.get(k).cloned().unwrap_or_default();
             if get(pod_operation::NAME) != "remove" || get(pod_operation::STATUS) != "Done" {
@@ -338,12 +367,20 @@ async fn a_lost_sites_nodes_are_removed_one_by_one_from_a_surviving_site() {
     let sites = own_sites_with_workloads(1).await;
     let env = Env::build("lost", sites, scenario_sim(), |s| s).await;
     env.create(ring("ring", &env.namespace)).await;
-    let mc = wait_site(&env, "ring Ready with site-c's nodes recorded", PODS, |mc| {
-        is_ready(mc)
-            && site_state(mc, "site-c").is_some_and(|s| {
-                s.nodes.len() == 2 && s.nodes.iter().all(|n| !n.ip.is_empty() && !n.host_id.is_empty())
-            })
-    })
+    let mc = wait_site(
+        &env,
+        "ring Ready with site-c's nodes recorded",
+        PODS,
+        |mc| {
+            is_ready(mc)
+                && site_state(mc, "site-c").is_some_and(|s| {
+                    s.nodes.len() == 2
+                        && s.nodes
+                            .iter()
+                            .all(|n| !n.ip.is_empty() && !n.host_id.is_empty())
+                })
+        },
+    )
     .await;
     // The record is CassKop's own (pods and IPs at site-c).
     let lost: Vec<(String, String)> = site_state(&mc, "site-c")
@@ -394,9 +431,12 @@ async fn a_lost_sites_nodes_are_removed_one_by_one_from_a_surviving_site() {
         state_is(mc, "site-c", SiteState::RemovingNodes)
     })
     .await;
-    wait_site(&env, "site-c's nodes removed and no longer tracked", PODS, |mc| {
-        site_state(mc, "site-c").is_none()
-    })
+    wait_site(
+        &env,
+        "site-c's nodes removed and no longer tracked",
+        PODS,
+        |mc| site_state(mc, "site-c").is_none(),
+    )
     .await;
 
     // Each node removed by a `remove` at the first surviving site, with CassKop's argument,

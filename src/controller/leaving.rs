@@ -18,8 +18,7 @@ use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
 use crate::api::{
-    MembershipChange, MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteKind,
-    WriteRecord,
+    MembershipChange, MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord,
 };
 use crate::controller::Context;
 use crate::controller::dereference::status_view;
@@ -315,7 +314,11 @@ async fn await_replication(leaving: &Leaving<'_>, status: &SiteStatus) -> (SiteS
 /// until the user acts; warned once.
 async fn blocked(leaving: &Leaving<'_>, statements: &[String]) -> (SiteState, String) {
     let Leaving {
-        mc, ctx, site, prev, ..
+        mc,
+        ctx,
+        site,
+        prev,
+        ..
     } = *leaving;
     let message = format!(
         "CassKop at site {} refused to scale the DC to 0 (lastClusterAction CorrectCRDConfig: keyspaces still replicate to it). Run {} then ask again with: kubectl annotate multicasskop {} -n {} --overwrite {RETRY_ANNOTATION}=$(date +%s)",

@@ -50,7 +50,12 @@ pub(crate) async fn remove_nodes(
             "lost and given up: {}; waiting for a Ready, reachable site of the ring to remove its nodes from",
             progress(&status.nodes)
         );
-        return Some(report(status, SiteState::RemovingNodes, message, Some(POLL)));
+        return Some(report(
+            status,
+            SiteState::RemovingNodes,
+            message,
+            Some(POLL),
+        ));
     };
     let Some(handle) = ctx.sites.get(&survivor.site) else {
         return Some(report(
@@ -65,7 +70,12 @@ pub(crate) async fn remove_nodes(
         Ok(pods) => pods,
         Err(e) => {
             let message = format!("lost and given up: {}; {e}", progress(&status.nodes));
-            return Some(report(status, SiteState::RemovingNodes, message, Some(POLL)));
+            return Some(report(
+                status,
+                SiteState::RemovingNodes,
+                message,
+                Some(POLL),
+            ));
         }
     };
     let pods: Vec<(SurvivorPod, Option<String>)> = pods
@@ -112,8 +122,15 @@ pub(crate) async fn remove_nodes(
                 removed.ip
             );
             let about = about_node(prev, &removed.pod);
-            status::site_event(ctx, mc, EventKind::Normal, "NodeRemoved", note.clone(), about)
-                .await;
+            status::site_event(
+                ctx,
+                mc,
+                EventKind::Normal,
+                "NodeRemoved",
+                note.clone(),
+                about,
+            )
+            .await;
             Some(report(
                 status,
                 SiteState::RemovingNodes,
@@ -133,7 +150,10 @@ pub(crate) async fn remove_nodes(
                 .and_then(|(_, v)| v.as_deref());
             let labels: BTreeMap<String, Option<String>> = [
                 (pod_operation::NAME, Some(REMOVE.to_string())),
-                (pod_operation::STATUS, Some(pod_operation::TO_DO.to_string())),
+                (
+                    pod_operation::STATUS,
+                    Some(pod_operation::TO_DO.to_string()),
+                ),
                 (pod_operation::ARGUMENT, Some(argument.clone())),
             ]
             .into_iter()
@@ -152,15 +172,32 @@ pub(crate) async fn remove_nodes(
                         progress(&status.nodes)
                     );
                     info!(multicasskop = %mc.name_any(), site = %prev.site, %pod, %argument, "remove asked");
-                    let lost_pod = status.nodes.get(node).map(|n| n.pod.clone()).unwrap_or_default();
+                    let lost_pod = status
+                        .nodes
+                        .get(node)
+                        .map(|n| n.pod.clone())
+                        .unwrap_or_default();
                     let about = about_node(prev, &lost_pod);
-                    status::site_event(ctx, mc, EventKind::Normal, "RemovingNode", note.clone(), about)
-                        .await;
+                    status::site_event(
+                        ctx,
+                        mc,
+                        EventKind::Normal,
+                        "RemovingNode",
+                        note.clone(),
+                        about,
+                    )
+                    .await;
                     Some(report(status, SiteState::RemovingNodes, note, Some(POLL)))
                 }
                 Err(e) => {
-                    let message = format!("lost site {}: {}; {e}", prev.site, progress(&status.nodes));
-                    Some(report(status, SiteState::RemovingNodes, message, Some(POLL)))
+                    let message =
+                        format!("lost site {}: {}; {e}", prev.site, progress(&status.nodes));
+                    Some(report(
+                        status,
+                        SiteState::RemovingNodes,
+                        message,
+                        Some(POLL),
+                    ))
                 }
             }
         }
@@ -170,7 +207,12 @@ pub(crate) async fn remove_nodes(
                 prev.site,
                 progress(&status.nodes)
             );
-            Some(report(status, SiteState::RemovingNodes, message, Some(POLL)))
+            Some(report(
+                status,
+                SiteState::RemovingNodes,
+                message,
+                Some(POLL),
+            ))
         }
         RemovalStep::Failed { why, .. } => {
             let message = format!(

@@ -207,7 +207,10 @@ mod tests {
         assert_ne!(a, scale_digest(Some("b,c"), None));
         assert_ne!(a, scale_digest(Some("c"), Some("2")));
         assert!(is_scale_digest(&a));
-        assert!(is_scale_digest(SCALE_TO_ZERO), "written by an older version");
+        assert!(
+            is_scale_digest(SCALE_TO_ZERO),
+            "written by an older version"
+        );
         assert!(!is_scale_digest("abc"));
     }
 }

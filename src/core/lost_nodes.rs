@@ -162,7 +162,11 @@ pub fn next_removal(nodes: &[NodeRecord], pods: &[SurvivorPod], retries: u32) ->
             ),
         };
     }
-    match pods.iter().filter(|p| p.running).min_by(|a, b| a.name.cmp(&b.name)) {
+    match pods
+        .iter()
+        .filter(|p| p.running)
+        .min_by(|a, b| a.name.cmp(&b.name))
+    {
         Some(pod) => RemovalStep::Label {
             node: i,
             pod: pod.name.clone(),
@@ -246,13 +250,22 @@ mod tests {
             ]
         );
         assert!(node_records(&json!({})).is_empty());
-        assert_eq!(remove_argument(&node("p", "1.2.3.4", false, 0)), "p_1.2.3.4");
+        assert_eq!(
+            remove_argument(&node("p", "1.2.3.4", false, 0)),
+            "p_1.2.3.4"
+        );
     }
 
     #[test]
     fn one_node_at_a_time() {
-        let lost = vec![node("l-0", "10.0.0.1", false, 0), node("l-1", "10.0.0.2", false, 0)];
-        let half = vec![node("l-0", "10.0.0.1", true, 1), node("l-1", "10.0.0.2", false, 0)];
+        let lost = vec![
+            node("l-0", "10.0.0.1", false, 0),
+            node("l-1", "10.0.0.2", false, 0),
+        ];
+        let half = vec![
+            node("l-0", "10.0.0.1", true, 1),
+            node("l-1", "10.0.0.2", false, 0),
+        ];
         let failing = vec![node("l-0", "10.0.0.1", false, REMOVE_RETRIES + 1)];
         let survivors = vec![pod("s-1", &[]), pod("s-0", &[])];
         let cases: Vec<(&str, Vec<NodeRecord>, Vec<SurvivorPod>, RemovalStep)> = vec![
