@@ -75,3 +75,8 @@ pub mod pod_operation {
     /// Label CassKop puts on every pod: the pod's DC.
     pub const DC: &str = "cassandraclusters.db.orange.com.dc";
 }
+
+/// Field manager of the pod labels a MultiCasskopTask writes at sites.
+pub const TASK_FIELD_MANAGER: &str = "multi-casskop/task";
+/// Field manager of the MultiCasskopTask status.
+pub const TASK_STATUS_FIELD_MANAGER: &str = "multi-casskop/task-status";

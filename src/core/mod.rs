@@ -13,5 +13,6 @@ pub mod rollout;
 pub mod seeds;
 pub mod site_object;
 pub mod sync;
+pub mod task;
 pub mod tenancy;
 pub mod validate;
