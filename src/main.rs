@@ -38,6 +38,30 @@ fn main() -> ExitCode {
             kubeconfig,
             context,
         } => show_status(name, namespace, kubeconfig, context),
+        Command::Op {
+            operation,
+            ring,
+            namespace,
+            sites,
+            source_dc,
+            concurrency,
+            retries,
+            ttl,
+            kubeconfig,
+            context,
+        } => {
+            let request = multi_casskop::op::OpRequest {
+                operation,
+                ring,
+                namespace,
+                sites,
+                source_dc,
+                concurrency,
+                retries,
+                ttl,
+            };
+            op(request, kubeconfig, context)
+        }
         Command::Render { file, sites } => {
             let name = file.display().to_string();
             let manifest = if name == "-" {
@@ -191,6 +215,30 @@ fn show_status(
             print!("{}", multi_casskop::status_table::sites(mc));
         }
         ExitCode::SUCCESS
+    })
+}
+
+fn op(
+    request: multi_casskop::op::OpRequest,
+    kubeconfig: Option<std::path::PathBuf>,
+    context: Option<String>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let client = match connect(kubeconfig.as_deref(), context.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
+        };
+        match multi_casskop::op::create(&client, &request).await {
+            Ok(name) => {
+                println!("{name}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        }
     })
 }
 
