@@ -10,13 +10,14 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord};
 use crate::controller::Context;
 use crate::controller::dereference::status_view;
 use crate::controller::ledger::SiteKey;
 use crate::controller::ownership::{self, Claim, Ownership};
+use crate::controller::copies;
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;
@@ -61,7 +62,14 @@ pub(crate) async fn leavers(
             adopt: false,
         };
         if ownership::ownership(&claim, object.as_ref()) != Ownership::Ours {
-            // Gone, or not ours: nothing to do and nothing to report any more.
+            // Gone, or not ours: nothing to do and nothing to report any more, once the
+            // Secrets and ConfigMaps copied for it are deleted (a deleted site's only).
+            if object.is_none() && delete && !prev.copies.is_empty() {
+                let left = copies::delete_all(&handle, &prev.namespace, &prev.copies).await;
+                for problem in &left.problems {
+                    warn!(multicasskop = %mc.name_any(), site = %prev.site, %problem, "cannot delete a copy");
+                }
+            }
             ctx.ledger.forget(&key);
             continue;
         }
@@ -102,6 +110,7 @@ async fn leaver(
         seedlist: view.seedlist.clone().unwrap_or_default(),
         last_write: ctx.ledger.awaited(key, prev.last_write.as_ref()),
         refused_spec: prev.refused_spec.clone(),
+        copies: prev.copies.clone(),
         ..Default::default()
     };
     let json = serde_json::to_value(object).unwrap_or_default();

@@ -5,6 +5,7 @@ mod apply;
 pub mod backoff;
 mod cleanup;
 mod context;
+mod copies;
 mod dereference;
 pub mod error;
 mod leaving;

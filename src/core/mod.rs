@@ -4,6 +4,7 @@
 //! rollout and aggregation decide what to do next and what to report.
 
 pub mod aggregate;
+pub mod copies;
 pub mod evidence;
 pub mod federation;
 pub mod merge;
