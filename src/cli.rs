@@ -117,6 +117,11 @@ pub enum SiteCommand {
         /// Token lifetime in hours; run `site add` again to rotate.
         #[arg(long, default_value_t = 8760)]
         token_hours: u64,
+        /// Also allow copying Secrets and ConfigMaps (spec.copyToSites) into the namespace: with
+        /// names (comma-separated), reading, updating and deleting only those (resourceNames);
+        /// creating cannot be limited by name in Kubernetes.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        copy_secrets: Option<Vec<String>>,
     },
     /// List the sites with their reachability, Kubernetes version and CassKop CRD.
     List,

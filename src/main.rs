@@ -147,8 +147,8 @@ fn site(
             Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
         };
         let result = match action {
-            SiteCommand::Add { name, context, kubeconfig, namespace, token_hours } => {
-                let options = site_admin::AddOptions { site: name.clone(), kubeconfig, context, namespace, secrets_namespace: secrets_namespace.clone(), token_lifetime: std::time::Duration::from_secs(token_hours * 3600) };
+            SiteCommand::Add { name, context, kubeconfig, namespace, token_hours, copy_secrets } => {
+                let options = site_admin::AddOptions { site: name.clone(), kubeconfig, context, namespace, secrets_namespace: secrets_namespace.clone(), token_lifetime: std::time::Duration::from_secs(token_hours * 3600), copy_objects: copy_secrets };
                 site_admin::add(&options, &management).await.map(|_| println!("site {name} added: Secret {secrets_namespace}/{} (a running controller picks it up now)", site_admin::secret_name(&name)))
             }
             SiteCommand::List => site_admin::list(&management, &secrets_namespace).await.map(|rows| print!("{}", site_admin::table(&rows))),

@@ -171,22 +171,6 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
     let task = wait_task(&env, &name, TaskPhase::Succeeded).await;
     assert_eq!(condition(&task, "Complete").as_deref(), Some("True"));
     assert_eq!(condition(&task, "Failed").as_deref(), Some("False"));
-    let status = task.status.clone().expect("status");
-    assert_eq!(status.sites_done.as_deref(), Some("3/3"));
-    assert!(status.start_time.is_some() && status.completion_time.is_some());
-    let progress: Vec<(String, Option<String>)> = status
-        .sites
-        .iter()
-        .map(|s| (s.site.clone(), s.progress.clone()))
-        .collect();
-    assert_eq!(
-        progress,
-        counts
-            .iter()
-            .map(|(s, n)| (s.to_string(), Some(format!("{n}/{n}"))))
-            .collect::<Vec<_>>()
-    );
-
     // From the pods' own labels: every pod cleaned up; every pod of a site ended before any
     // pod of the next site started; never more than two at once at a site.
     let mut ran: BTreeMap<String, Vec<Ran>> = BTreeMap::new();
@@ -218,6 +202,23 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
             pair[1]
         );
     }
+
+    // The status says the same.
+    let status = task.status.clone().expect("status");
+    assert_eq!(status.sites_done.as_deref(), Some("3/3"));
+    assert!(status.start_time.is_some() && status.completion_time.is_some());
+    let progress: Vec<(String, Option<String>)> = status
+        .sites
+        .iter()
+        .map(|s| (s.site.clone(), s.progress.clone()))
+        .collect();
+    assert_eq!(
+        progress,
+        counts
+            .iter()
+            .map(|(s, n)| (s.to_string(), Some(format!("{n}/{n}"))))
+            .collect::<Vec<_>>()
+    );
 
     // A pod whose cleanup keeps failing: asked, retried once, then the task fails naming it.
     env.simulators["site-b"].set_pod_operations_fail(true);

@@ -144,6 +144,7 @@ pub(crate) async fn sync_site(
         recorded,
         |kind, name| {
             sources.get(&(kind, name.to_string())).map(|o| Source {
+                uid: o.uid().unwrap_or_default(),
                 opted_in: o.labels().get(COPY_TO_SITES_LABEL).map(String::as_str) == Some("true"),
                 digest: content_digest(kind, o),
             })

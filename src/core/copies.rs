@@ -9,6 +9,9 @@ use crate::labels::COPY_TO_SITES_LABEL;
 /// A source object in the MultiCasskop's namespace, as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
+    /// Its UID (the site may be the management cluster itself: then the object found there is
+    /// the source, and there is nothing to copy).
+    pub uid: String,
     /// Carries `multicasskop.db.orange.com/copy-to-sites=true`.
     pub opted_in: bool,
     /// Digest of its content (type and data).
@@ -94,6 +97,7 @@ pub fn plan_copies(
                 "{kind} {name} is not copied: it lacks the label {COPY_TO_SITES_LABEL}=true, which its owner sets to allow copying it to the sites"
             )),
             (Some(_), None) => CopyAction::Create,
+            (Some(s), Some(f)) if s.uid == f.uid => CopyAction::InSync,
             (Some(s), Some(f)) if ours(kind, name, f) => {
                 if s.digest == f.digest {
                     CopyAction::InSync
@@ -137,6 +141,7 @@ mod tests {
 
     fn src(opted_in: bool, digest: &str) -> Option<Source> {
         Some(Source {
+            uid: "source".into(),
             opted_in,
             digest: digest.into(),
         })
@@ -168,6 +173,7 @@ mod tests {
             ("not opted in", src(false, "d1"), None, vec![], "lacks the label"),
             ("opt-in withdrawn: our copy goes", src(false, "d1"), site("u1", "d1"), recorded("u1"), "Delete"),
             ("source missing", None, None, vec![], "does not exist"),
+            ("the site is the management cluster: the source itself", src(true, "d1"), site("source", "d1"), vec![], "InSync"),
             ("source deleted: our copy goes", None, site("u1", "d1"), recorded("u1"), "Delete"),
         ];
         for (name, source, at, rec, want) in cases {
