@@ -101,6 +101,9 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
         .collect();
     let mut manifest = deleting_ring("ring", &ns);
     manifest["spec"]["copyToSites"] = json!({ "secrets": ["pull"], "configMaps": ["conf"] });
+    // Every site is written in the first reconcile: the copies must come first within it, not
+    // merely while a site waits for the one before it.
+    manifest["spec"]["rollout"] = json!({ "strategy": "Parallel" });
     let mc = env.create_ready(manifest).await;
 
     // Copied before the CassandraCluster, labelled ours, same content, recorded by UID.

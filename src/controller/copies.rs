@@ -17,6 +17,32 @@ use crate::core::evidence::digest;
 use crate::labels::{COPY_FIELD_MANAGER, COPY_TO_SITES_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, SITE_LABEL};
 use crate::sites::SiteHandle;
 
+/// The copies this process made or kept, per ring and site (`namespace/name/site`): newer
+/// proof than a ring status the watch has not delivered yet (a copy created by the previous
+/// reconcile must not look like someone else's object to the next one).
+#[derive(Debug, Default)]
+pub struct CopyLedger(std::sync::Mutex<BTreeMap<String, Vec<CopiedObject>>>);
+
+impl CopyLedger {
+    fn recorded(&self, key: &str, from_status: &[CopiedObject]) -> Vec<CopiedObject> {
+        let mut all = from_status.to_vec();
+        if let Ok(map) = self.0.lock()
+            && let Some(ours) = map.get(key)
+        {
+            all.extend(ours.iter().cloned());
+        }
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn remember(&self, key: &str, copies: &[CopiedObject]) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key.to_string(), copies.to_vec());
+        }
+    }
+}
+
 /// What syncing one site's copies led to.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Synced {
@@ -90,10 +116,26 @@ pub(crate) async fn sync_site(
     site_namespace: &str,
     recorded: &[CopiedObject],
 ) -> Synced {
+    let ring_namespace = mc.namespace().unwrap_or_default();
+    let key = format!("{ring_namespace}/{}/{}", mc.name_any(), site.name);
+    let recorded = &ctx.copies.recorded(&key, recorded);
     let wanted = copies::wanted(mc.spec.copy_to_sites.as_ref());
     if wanted.is_empty() && recorded.is_empty() {
         return Synced::default();
     }
+    let out = sync_recorded(ctx, mc, site, site_namespace, recorded, &wanted).await;
+    ctx.copies.remember(&key, &out.copies);
+    out
+}
+
+async fn sync_recorded(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    site: &SiteHandle,
+    site_namespace: &str,
+    recorded: &[CopiedObject],
+    wanted: &[(CopyKind, String)],
+) -> Synced {
     let mut out = Synced {
         copies: recorded.to_vec(),
         problems: Vec::new(),
@@ -108,7 +150,7 @@ pub(crate) async fn sync_site(
     };
     // Sources (management) and what the site holds, for every object wanted or recorded.
     let mut sources: BTreeMap<(CopyKind, String), DynamicObject> = BTreeMap::new();
-    for (kind, name) in &wanted {
+    for (kind, name) in wanted {
         let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ring_namespace, &resource(*kind));
         match timed(format!("read {kind} {ring_namespace}/{name}"), api.get_opt(name)).await {
             Ok(Some(o)) => {
@@ -140,7 +182,7 @@ pub(crate) async fn sync_site(
         }
     }
     let steps = copies::plan_copies(
-        &wanted,
+        wanted,
         recorded,
         |kind, name| {
             sources.get(&(kind, name.to_string())).map(|o| Source {
