@@ -97,8 +97,16 @@ mod tests {
         );
         assert_eq!(crd.spec.scope, "Namespaced");
         let version = &crd.spec.versions[0];
-        assert_eq!((version.name.as_str(), version.served, version.storage), ("v2", true, true));
-        assert!(version.subresources.as_ref().is_some_and(|s| s.status.is_some()));
+        assert_eq!(
+            (version.name.as_str(), version.served, version.storage),
+            ("v2", true, true)
+        );
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .is_some_and(|s| s.status.is_some())
+        );
         let columns: Vec<_> = version
             .additional_printer_columns
             .iter()
@@ -115,7 +123,9 @@ mod tests {
         // Every field is documented (kubectl explain).
         for (field, schema) in spec["properties"].as_object().expect("properties") {
             assert!(
-                schema["description"].as_str().is_some_and(|d| !d.is_empty()),
+                schema["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
                 "spec.{field} has no description"
             );
         }
@@ -124,12 +134,18 @@ mod tests {
         let names: Vec<String> = serde_yaml::Deserializer::from_str(&yaml)
             .map(|d| {
                 let v = <serde_json::Value as serde::Deserialize>::deserialize(d).expect("doc");
-                v["metadata"]["name"].as_str().unwrap_or_default().to_string()
+                v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
             })
             .collect();
         assert_eq!(
             names,
-            vec!["multicasskops.db.orange.com", "multicasskoptasks.db.orange.com"]
+            vec![
+                "multicasskops.db.orange.com",
+                "multicasskoptasks.db.orange.com"
+            ]
         );
     }
 

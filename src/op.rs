@@ -33,7 +33,9 @@ pub enum OpError {
     #[error("unknown operation {0:?}: use cleanup, upgradesstables or rebuild")]
     UnknownOperation(String),
     /// The API server refused the task.
-    #[error("cannot create a MultiCasskopTask for {namespace}/{ring}: {source} (is the MultiCasskopTask CRD installed? `multi-casskop crd | kubectl apply --server-side -f -`)")]
+    #[error(
+        "cannot create a MultiCasskopTask for {namespace}/{ring}: {source} (is the MultiCasskopTask CRD installed? `multi-casskop crd | kubectl apply --server-side -f -`)"
+    )]
     Create {
         /// Namespace.
         namespace: String,
@@ -107,7 +109,10 @@ mod tests {
         assert_eq!(t.spec.sites, vec!["b".to_string()]);
         assert_eq!(t.spec.concurrency, Some(2));
         assert!(matches!(
-            task(&OpRequest { operation: "compact".into(), ..request }),
+            task(&OpRequest {
+                operation: "compact".into(),
+                ..request
+            }),
             Err(OpError::UnknownOperation(_))
         ));
     }

@@ -420,12 +420,20 @@ mod tests {
             assert_eq!(rules.len(), count, "{name}");
             let secrets: Vec<&serde_json::Value> = rules
                 .iter()
-                .filter(|r| r["resources"].as_array().is_some_and(|a| a.contains(&json!("secrets"))))
+                .filter(|r| {
+                    r["resources"]
+                        .as_array()
+                        .is_some_and(|a| a.contains(&json!("secrets")))
+                })
                 .collect();
             assert_eq!(secrets.is_empty(), copy.is_none(), "{name}");
             if let Some(named) = secrets.iter().find(|r| r["verbs"] != json!(["create"])) {
                 assert_eq!(named["verbs"], json!(["get", "update", "delete"]), "{name}");
-                assert_eq!(named.get("resourceNames").cloned(), resource_names, "{name}");
+                assert_eq!(
+                    named.get("resourceNames").cloned(),
+                    resource_names,
+                    "{name}"
+                );
             }
         }
     }

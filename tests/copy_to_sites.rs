@@ -76,12 +76,18 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
     let ns = env.namespace.clone();
     let source = secrets(&env.management, &ns);
     let pp = PostParams::default();
-    source.create(&pp, &secret("pull", true, "s1")).await.expect("pull");
+    source
+        .create(&pp, &secret("pull", true, "s1"))
+        .await
+        .expect("pull");
     source
         .create(&pp, &secret("unlabelled", false, "u1"))
         .await
         .expect("unlabelled");
-    source.create(&pp, &secret("theirs", true, "source")).await.expect("theirs");
+    source
+        .create(&pp, &secret("theirs", true, "source"))
+        .await
+        .expect("theirs");
     let configmaps: Api<ConfigMap> = Api::namespaced(env.management.clone(), &ns);
     let conf: ConfigMap = serde_json::from_value(json!({
         "metadata": { "name": "conf", "labels": { OPT_IN: "true" } },
@@ -110,7 +116,10 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
     let status = mc.status.expect("status");
     for (site, watch) in watches {
         let created = watch.await.expect("watch").expect("cass created");
-        let copy = secrets(&env.clients[site], &ns).get("pull").await.expect("copy");
+        let copy = secrets(&env.clients[site], &ns)
+            .get("pull")
+            .await
+            .expect("copy");
         let copied: u64 = copy
             .resource_version()
             .and_then(|v| v.parse().ok())
@@ -121,13 +130,18 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
         );
         assert_eq!(token(&copy), "s1", "{site}");
         assert_eq!(
-            copy.labels().get("multicasskop.db.orange.com/name").map(String::as_str),
+            copy.labels()
+                .get("multicasskop.db.orange.com/name")
+                .map(String::as_str),
             Some("ring")
         );
         let cm: Api<ConfigMap> = Api::namespaced(env.clients[site].clone(), &ns);
         let cm = cm.get("conf").await.expect("ConfigMap copied");
         assert_eq!(
-            cm.data.unwrap_or_default().get("cassandra.yaml").map(String::as_str),
+            cm.data
+                .unwrap_or_default()
+                .get("cassandra.yaml")
+                .map(String::as_str),
             Some("num_tokens: 16")
         );
         let entry = status.sites.iter().find(|s| s.site == site).expect("site");
@@ -143,7 +157,11 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
     // site-a is the management cluster: the source itself is there, nothing is copied over it.
     let at_a = source.get("pull").await.expect("source");
     assert_eq!(token(&at_a), "s1");
-    let a = status.sites.iter().find(|s| s.site == "site-a").expect("site-a");
+    let a = status
+        .sites
+        .iter()
+        .find(|s| s.site == "site-a")
+        .expect("site-a");
     assert!(a.copies.is_empty(), "{:?}", a.copies);
 
     // The source changes: the copies follow.
@@ -159,7 +177,11 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
         let api = secrets(&env.clients[site], &ns);
         multi_casskop_e2e::wait::until(format!("{site}: pull updated"), CONVERGE, || async {
             let s = api.get("pull").await.map_err(|e| e.to_string())?;
-            if token(&s) == "s2" { Ok(()) } else { Err(token(&s)) }
+            if token(&s) == "s2" {
+                Ok(())
+            } else {
+                Err(token(&s))
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -181,7 +203,9 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
                     .unwrap_or_default()
             };
             message("site-b").contains("Secret unlabelled is not copied: it lacks the label")
-                && message("site-c").contains("Secret theirs already exists at site site-c and was not created by this ring")
+                && message("site-c").contains(
+                    "Secret theirs already exists at site site-c and was not created by this ring",
+                )
         })
         .await;
     let events: Api<Event> = Api::namespaced(env.management.clone(), &ns);
@@ -196,7 +220,9 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
             .filter(|e| e.reason.as_deref() == Some("CopyRefused"))
             .filter_map(|e| e.message.clone())
             .collect();
-        if notes.iter().any(|n| n.contains("unlabelled")) && notes.iter().any(|n| n.contains("theirs")) {
+        if notes.iter().any(|n| n.contains("unlabelled"))
+            && notes.iter().any(|n| n.contains("theirs"))
+        {
             Ok(())
         } else {
             Err(format!("{notes:?}"))
@@ -221,9 +247,18 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
         .await
         .expect("still there");
     assert_eq!(token(&theirs_c), "mine", "never overwritten");
-    assert_eq!(theirs_c.resource_version(), site_c_theirs.resource_version());
+    assert_eq!(
+        theirs_c.resource_version(),
+        site_c_theirs.resource_version()
+    );
     // The ring's CassandraClusters are untouched by the refusals.
-    assert!(mc.status.expect("status").sites.iter().all(|s| s.uid.is_some()));
+    assert!(
+        mc.status
+            .expect("status")
+            .sites
+            .iter()
+            .all(|s| s.uid.is_some())
+    );
 
     // Deleted with the ring: only the copies; the sources and site-c's own Secret stay.
     env.mcs()
@@ -234,16 +269,36 @@ async fn secrets_are_copied_before_the_cluster_kept_in_sync_refused_and_removed(
     for site in ["site-b", "site-c"] {
         let api = secrets(&env.clients[site], &ns);
         let cm: Api<ConfigMap> = Api::namespaced(env.clients[site].clone(), &ns);
-        assert!(api.get_opt("pull").await.expect("read").is_none(), "{site}: pull removed");
-        assert!(cm.get_opt("conf").await.expect("read").is_none(), "{site}: conf removed");
+        assert!(
+            api.get_opt("pull").await.expect("read").is_none(),
+            "{site}: pull removed"
+        );
+        assert!(
+            cm.get_opt("conf").await.expect("read").is_none(),
+            "{site}: conf removed"
+        );
     }
     assert!(
-        secrets(&env.clients["site-b"], &ns).get_opt("theirs").await.expect("read").is_none(),
+        secrets(&env.clients["site-b"], &ns)
+            .get_opt("theirs")
+            .await
+            .expect("read")
+            .is_none(),
         "site-b: our copy of theirs removed"
     );
-    let kept = secrets(&env.clients["site-c"], &ns).get("theirs").await.expect("kept");
-    assert_eq!(kept.uid(), site_c_theirs.uid(), "site-c's own Secret is never deleted");
+    let kept = secrets(&env.clients["site-c"], &ns)
+        .get("theirs")
+        .await
+        .expect("kept");
+    assert_eq!(
+        kept.uid(),
+        site_c_theirs.uid(),
+        "site-c's own Secret is never deleted"
+    );
     for name in ["pull", "unlabelled", "theirs"] {
-        assert!(source.get_opt(name).await.expect("read").is_some(), "source {name} kept");
+        assert!(
+            source.get_opt(name).await.expect("read").is_some(),
+            "source {name} kept"
+        );
     }
 }

@@ -135,7 +135,11 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
                         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
                 })
                 .count();
-            if ready == n { Ok(()) } else { Err(format!("{ready} Ready")) }
+            if ready == n {
+                Ok(())
+            } else {
+                Err(format!("{ready} Ready"))
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -153,9 +157,22 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
         .expect("Manual label");
 
     // The CLI verb creates the task.
-    let kubeconfig = env.sites.get("site-a").expect("site-a").kubeconfig_path().to_path_buf();
+    let kubeconfig = env
+        .sites
+        .get("site-a")
+        .expect("site-a")
+        .kubeconfig_path()
+        .to_path_buf();
     let out = Command::new(env!("CARGO_BIN_EXE_multi-casskop"))
-        .args(["op", "cleanup", "ring", "-n", &env.namespace, "--concurrency", "2"])
+        .args([
+            "op",
+            "cleanup",
+            "ring",
+            "-n",
+            &env.namespace,
+            "--concurrency",
+            "2",
+        ])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .output()
@@ -166,7 +183,10 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
         String::from_utf8_lossy(&out.stderr)
     );
     let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(name.starts_with("ring-cleanup-"), "printed the task name: {name:?}");
+    assert!(
+        name.starts_with("ring-cleanup-"),
+        "printed the task name: {name:?}"
+    );
 
     let task = wait_task(&env, &name, TaskPhase::Succeeded).await;
     assert_eq!(condition(&task, "Complete").as_deref(), Some("True"));
@@ -178,7 +198,10 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
         let ops = operations(&env, site).await;
         for r in &ops {
             assert!(
-                r.name == "cleanup" && r.status == "Done" && r.start.len() == 15 && r.end.len() == 15,
+                r.name == "cleanup"
+                    && r.status == "Done"
+                    && r.start.len() == 15
+                    && r.end.len() == 15,
                 "{site}: {r:?}"
             );
         }
@@ -193,8 +216,16 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
         ran["site-c"]
     );
     for pair in SITES.windows(2) {
-        let last_end = ran[pair[0]].iter().map(|r| r.end.clone()).max().unwrap_or_default();
-        let first_start = ran[pair[1]].iter().map(|r| r.start.clone()).min().unwrap_or_default();
+        let last_end = ran[pair[0]]
+            .iter()
+            .map(|r| r.end.clone())
+            .max()
+            .unwrap_or_default();
+        let first_start = ran[pair[1]]
+            .iter()
+            .map(|r| r.start.clone())
+            .min()
+            .unwrap_or_default();
         assert!(
             last_end <= first_start,
             "{} ended at {last_end}, {} started at {first_start}: {ran:#?}",
@@ -265,7 +296,10 @@ async fn cleanup_task_runs_site_by_site_throttled_and_names_a_failed_pod() {
     // The retry and the failure were announced on the task.
     let events: Api<Event> = Api::namespaced(env.management.clone(), &env.namespace);
     let reasons: Vec<String> = multi_casskop_e2e::wait::until("task Events", SLOW, || async {
-        let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        let list = events
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
         let reasons: Vec<String> = list
             .items
             .iter()

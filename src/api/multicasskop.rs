@@ -301,7 +301,9 @@ pub struct SiteStatus {
 }
 
 /// A Secret or ConfigMap the ring copied to a site.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct CopiedObject {
     /// `Secret` or `ConfigMap`.
@@ -313,7 +315,9 @@ pub struct CopiedObject {
 }
 
 /// Kind of a copied object.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord,
+)]
 pub enum CopyKind {
     /// A core/v1 Secret.
     #[default]

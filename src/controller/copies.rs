@@ -14,7 +14,9 @@ use crate::controller::Context;
 use crate::controller::site_io::SITE_REQUEST_TIMEOUT;
 use crate::core::copies::{self, AtSite, CopyAction, Source};
 use crate::core::evidence::digest;
-use crate::labels::{COPY_FIELD_MANAGER, COPY_TO_SITES_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, SITE_LABEL};
+use crate::labels::{
+    COPY_FIELD_MANAGER, COPY_TO_SITES_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, SITE_LABEL,
+};
 use crate::sites::SiteHandle;
 
 /// The copies this process made or kept, per ring and site (`namespace/name/site`): newer
@@ -99,12 +101,18 @@ fn content_digest(kind: CopyKind, object: &DynamicObject) -> String {
     digest(&format!("{flat:?}"))
 }
 
-async fn timed<T>(what: String, fut: impl Future<Output = Result<T, kube::Error>>) -> Result<T, String> {
+async fn timed<T>(
+    what: String,
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
     match tokio::time::timeout(SITE_REQUEST_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(kube::Error::Api(s))) => Err(format!("{what}: {} ({})", s.reason, s.code)),
         Ok(Err(e)) => Err(format!("{what}: {e}")),
-        Err(_) => Err(format!("{what}: no answer within {} s", SITE_REQUEST_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "{what}: no answer within {} s",
+            SITE_REQUEST_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -151,8 +159,14 @@ async fn sync_recorded(
     // Sources (management) and what the site holds, for every object wanted or recorded.
     let mut sources: BTreeMap<(CopyKind, String), DynamicObject> = BTreeMap::new();
     for (kind, name) in wanted {
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ring_namespace, &resource(*kind));
-        match timed(format!("read {kind} {ring_namespace}/{name}"), api.get_opt(name)).await {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), &ring_namespace, &resource(*kind));
+        match timed(
+            format!("read {kind} {ring_namespace}/{name}"),
+            api.get_opt(name),
+        )
+        .await
+        {
             Ok(Some(o)) => {
                 sources.insert((*kind, name.clone()), o);
             }
@@ -169,8 +183,14 @@ async fn sync_recorded(
         .cloned()
         .chain(recorded.iter().map(|r| (r.kind, r.name.clone())));
     for (kind, name) in names {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), site_namespace, &resource(kind));
-        match timed(format!("site {}: read {kind} {site_namespace}/{name}", site.name), api.get_opt(&name)).await {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), site_namespace, &resource(kind));
+        match timed(
+            format!("site {}: read {kind} {site_namespace}/{name}", site.name),
+            api.get_opt(&name),
+        )
+        .await
+        {
             Ok(Some(o)) => {
                 found.insert((kind, name), o);
             }
@@ -206,13 +226,19 @@ async fn sync_recorded(
     });
     for step in steps {
         let key = (step.kind, step.name.clone());
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), site_namespace, &resource(step.kind));
-        let what = format!("site {}: {} {site_namespace}/{}", site.name, step.kind, step.name);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), site_namespace, &resource(step.kind));
+        let what = format!(
+            "site {}: {} {site_namespace}/{}",
+            site.name, step.kind, step.name
+        );
         match step.action {
             CopyAction::InSync => {}
             CopyAction::Refused(message) => out.problems.push(message),
             CopyAction::Create => {
-                let Some(source) = sources.get(&key) else { continue };
+                let Some(source) = sources.get(&key) else {
+                    continue;
+                };
                 let mut body = json!({
                     "apiVersion": "v1",
                     "kind": step.kind.to_string(),
@@ -224,7 +250,8 @@ async fn sync_recorded(
                 let object: DynamicObject = match serde_json::from_value(body) {
                     Ok(o) => o,
                     Err(e) => {
-                        out.problems.push(format!("{what}: cannot build the copy: {e}"));
+                        out.problems
+                            .push(format!("{what}: cannot build the copy: {e}"));
                         continue;
                     }
                 };
@@ -235,7 +262,8 @@ async fn sync_recorded(
                 // A create, never an apply: an object someone made meanwhile is not overwritten.
                 match timed(format!("create {what}"), api.create(&params, &object)).await {
                     Ok(created) => {
-                        out.copies.retain(|c| !(c.kind == step.kind && c.name == step.name));
+                        out.copies
+                            .retain(|c| !(c.kind == step.kind && c.name == step.name));
                         out.copies.push(CopiedObject {
                             kind: step.kind,
                             name: step.name.clone(),
@@ -262,12 +290,19 @@ async fn sync_recorded(
                     field_manager: Some(COPY_FIELD_MANAGER.into()),
                     ..Default::default()
                 };
-                if let Err(e) = timed(format!("update {what}"), api.replace(&step.name, &params, &object)).await {
+                if let Err(e) = timed(
+                    format!("update {what}"),
+                    api.replace(&step.name, &params, &object),
+                )
+                .await
+                {
                     out.problems.push(e);
                 }
             }
             CopyAction::Delete => {
-                let Some(existing) = found.get(&key) else { continue };
+                let Some(existing) = found.get(&key) else {
+                    continue;
+                };
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {
                         uid: existing.uid(),
@@ -276,7 +311,9 @@ async fn sync_recorded(
                     ..Default::default()
                 };
                 match timed(format!("delete {what}"), api.delete(&step.name, &params)).await {
-                    Ok(_) => out.copies.retain(|c| !(c.kind == step.kind && c.name == step.name)),
+                    Ok(_) => out
+                        .copies
+                        .retain(|c| !(c.kind == step.kind && c.name == step.name)),
                     Err(e) => out.problems.push(e),
                 }
             }
@@ -310,7 +347,8 @@ pub(crate) async fn delete_all(
         }
     };
     for copy in recorded {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), site_namespace, &resource(copy.kind));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), site_namespace, &resource(copy.kind));
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: Some(copy.uid.clone()),
@@ -318,7 +356,10 @@ pub(crate) async fn delete_all(
             }),
             ..Default::default()
         };
-        let what = format!("delete site {}: {} {site_namespace}/{}", site.name, copy.kind, copy.name);
+        let what = format!(
+            "delete site {}: {} {site_namespace}/{}",
+            site.name, copy.kind, copy.name
+        );
         match tokio::time::timeout(SITE_REQUEST_TIMEOUT, api.delete(&copy.name, &params)).await {
             Ok(Ok(_)) => {}
             // Gone, or someone else's object now holds the name (UID precondition failed).

@@ -14,10 +14,10 @@ use tracing::{info, warn};
 
 use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord};
 use crate::controller::Context;
+use crate::controller::copies;
 use crate::controller::dereference::status_view;
 use crate::controller::ledger::SiteKey;
 use crate::controller::ownership::{self, Claim, Ownership};
-use crate::controller::copies;
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;

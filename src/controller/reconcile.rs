@@ -279,7 +279,8 @@ async fn act(
     if !matches!(step, Step::Paused | Step::Unreachable)
         && let Some(handle) = plan.view.handle.as_ref()
     {
-        let synced = copies::sync_site(ctx, mc, handle, &plan.desired.namespace, &status.copies).await;
+        let synced =
+            copies::sync_site(ctx, mc, handle, &plan.desired.namespace, &status.copies).await;
         if !synced.copies.is_empty() || mc.spec.copy_to_sites.is_some() {
             // Sources change without any event of ours: look again.
             delay = min_delay(delay, Some(COPY_RESYNC));
@@ -361,7 +362,8 @@ async fn act(
     };
     if copies_missing.is_some() {
         let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
-        status::site_warning_once(ctx, mc, previous, "CopyRefused", &message, plan.site_ref()).await;
+        status::site_warning_once(ctx, mc, previous, "CopyRefused", &message, plan.site_ref())
+            .await;
     }
     if let Some(o) = object
         .as_ref()

@@ -60,7 +60,11 @@ pub fn wanted(copy: Option<&CopyToSites>) -> Vec<(CopyKind, String)> {
             c.secrets
                 .iter()
                 .map(|n| (CopyKind::Secret, n.clone()))
-                .chain(c.config_maps.iter().map(|n| (CopyKind::ConfigMap, n.clone())))
+                .chain(
+                    c.config_maps
+                        .iter()
+                        .map(|n| (CopyKind::ConfigMap, n.clone())),
+                )
                 .collect()
         })
         .unwrap_or_default();
@@ -164,17 +168,77 @@ mod tests {
 
     #[test]
     fn one_wanted_secret() {
-        let cases: Vec<(&str, Option<Source>, Option<AtSite>, Vec<CopiedObject>, &str)> = vec![
-            ("absent at the site: created", src(true, "d1"), None, vec![], "Create"),
-            ("ours, same content", src(true, "d1"), site("u1", "d1"), recorded("u1"), "InSync"),
-            ("ours, source changed", src(true, "d2"), site("u1", "d1"), recorded("u1"), "Update"),
-            ("someone else's: never overwritten", src(true, "d1"), site("u9", "d1"), vec![], "not created by this ring"),
-            ("replaced by someone else: not ours", src(true, "d2"), site("u9", "d1"), recorded("u1"), "not created by this ring"),
-            ("not opted in", src(false, "d1"), None, vec![], "lacks the label"),
-            ("opt-in withdrawn: our copy goes", src(false, "d1"), site("u1", "d1"), recorded("u1"), "Delete"),
+        let cases: Vec<(
+            &str,
+            Option<Source>,
+            Option<AtSite>,
+            Vec<CopiedObject>,
+            &str,
+        )> = vec![
+            (
+                "absent at the site: created",
+                src(true, "d1"),
+                None,
+                vec![],
+                "Create",
+            ),
+            (
+                "ours, same content",
+                src(true, "d1"),
+                site("u1", "d1"),
+                recorded("u1"),
+                "InSync",
+            ),
+            (
+                "ours, source changed",
+                src(true, "d2"),
+                site("u1", "d1"),
+                recorded("u1"),
+                "Update",
+            ),
+            (
+                "someone else's: never overwritten",
+                src(true, "d1"),
+                site("u9", "d1"),
+                vec![],
+                "not created by this ring",
+            ),
+            (
+                "replaced by someone else: not ours",
+                src(true, "d2"),
+                site("u9", "d1"),
+                recorded("u1"),
+                "not created by this ring",
+            ),
+            (
+                "not opted in",
+                src(false, "d1"),
+                None,
+                vec![],
+                "lacks the label",
+            ),
+            (
+                "opt-in withdrawn: our copy goes",
+                src(false, "d1"),
+                site("u1", "d1"),
+                recorded("u1"),
+                "Delete",
+            ),
             ("source missing", None, None, vec![], "does not exist"),
-            ("the site is the management cluster: the source itself", src(true, "d1"), site("source", "d1"), vec![], "InSync"),
-            ("source deleted: our copy goes", None, site("u1", "d1"), recorded("u1"), "Delete"),
+            (
+                "the site is the management cluster: the source itself",
+                src(true, "d1"),
+                site("source", "d1"),
+                vec![],
+                "InSync",
+            ),
+            (
+                "source deleted: our copy goes",
+                None,
+                site("u1", "d1"),
+                recorded("u1"),
+                "Delete",
+            ),
         ];
         for (name, source, at, rec, want) in cases {
             let steps = plan_copies(
@@ -203,7 +267,10 @@ mod tests {
         for (name, at, want) in cases {
             let steps = plan_copies(&[], &recorded("u1"), |_, _| None, |_, _| at.clone(), "b");
             assert_eq!(steps.len(), want, "{name}");
-            assert!(steps.iter().all(|s| s.action == CopyAction::Delete), "{name}");
+            assert!(
+                steps.iter().all(|s| s.action == CopyAction::Delete),
+                "{name}"
+            );
         }
     }
 

@@ -327,10 +327,7 @@ fn step_site(
             ),
         });
     }
-    let concurrency = spec
-        .concurrency
-        .unwrap_or(DEFAULT_CONCURRENCY)
-        .max(1) as usize;
+    let concurrency = spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
     let retries = spec.retries.unwrap_or(DEFAULT_RETRIES);
     let mut in_flight = 0usize;
     let mut candidates: Vec<usize> = Vec::new();
@@ -369,7 +366,11 @@ fn step_site(
             _ => candidates.push(i),
         }
     }
-    let total = site.pods.iter().filter(|p| p.status.as_deref() != Some(GONE)).count();
+    let total = site
+        .pods
+        .iter()
+        .filter(|p| p.status.as_deref() != Some(GONE))
+        .count();
     let done = site
         .pods
         .iter()
@@ -429,10 +430,25 @@ fn finish(status: &mut MultiCasskopTaskStatus, phase: TaskPhase, message: String
 }
 
 /// `Complete` and `Failed`, keeping a condition's transition time while its status holds.
-fn conditions(previous: &[Condition], complete: bool, failed: bool, now: Timestamp) -> Vec<Condition> {
+fn conditions(
+    previous: &[Condition],
+    complete: bool,
+    failed: bool,
+    now: Timestamp,
+) -> Vec<Condition> {
     [
-        (COMPLETE_CONDITION, complete, "Succeeded", "every pod of every site is done"),
-        (FAILED_CONDITION, failed, "PodFailed", "a pod failed after every retry, or the task cannot run"),
+        (
+            COMPLETE_CONDITION,
+            complete,
+            "Succeeded",
+            "every pod of every site is done",
+        ),
+        (
+            FAILED_CONDITION,
+            failed,
+            "PodFailed",
+            "a pod failed after every retry, or the task cannot run",
+        ),
     ]
     .into_iter()
     .map(|(type_, on, reason, message)| {
@@ -503,7 +519,11 @@ mod tests {
         "2026-01-01T00:00:00Z".parse().expect("timestamp")
     }
 
-    fn site(name: &str, state: TaskSiteState, pods: &[(&str, Option<&str>, u32)]) -> TaskSiteStatus {
+    fn site(
+        name: &str,
+        state: TaskSiteState,
+        pods: &[(&str, Option<&str>, u32)],
+    ) -> TaskSiteStatus {
         TaskSiteStatus {
             site: name.into(),
             state,
@@ -538,11 +558,27 @@ mod tests {
         let mut subset = spec(TaskOperation::Cleanup, 1, 2);
         subset.sites = vec!["c".into(), "a".into()];
         let cases: Vec<(&str, MultiCasskopTaskSpec, Result<Vec<&str>, &str>)> = vec![
-            ("every site in ring order", spec(TaskOperation::Cleanup, 1, 2), Ok(vec!["a", "b", "c"])),
-            ("a subset keeps the ring's order", subset, Ok(vec!["a", "c"])),
+            (
+                "every site in ring order",
+                spec(TaskOperation::Cleanup, 1, 2),
+                Ok(vec!["a", "b", "c"]),
+            ),
+            (
+                "a subset keeps the ring's order",
+                subset,
+                Ok(vec!["a", "c"]),
+            ),
             ("unknown site", bad_sites, Err("spec.sites names x")),
-            ("rebuild without source", no_source, Err("needs spec.sourceDc")),
-            ("source without rebuild", stray_source, Err("only for rebuild")),
+            (
+                "rebuild without source",
+                no_source,
+                Err("needs spec.sourceDc"),
+            ),
+            (
+                "source without rebuild",
+                stray_source,
+                Err("only for rebuild"),
+            ),
         ];
         for (name, spec, want) in cases {
             let got = sites_to_run(&spec, &ring(&[true, true, true]));
@@ -611,7 +647,15 @@ mod tests {
             (
                 "two in flight: the third waits",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("ToDo"), 1), ("p1", Some("ToDo"), 1), ("p2", None, 0)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("ToDo"), 1),
+                        ("p1", Some("ToDo"), 1),
+                        ("p2", None, 0),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Ongoing"), Some("ToDo"), None),
                 None,
@@ -621,7 +665,15 @@ mod tests {
             (
                 "one done: the third is asked",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("Ongoing"), 1), ("p1", Some("ToDo"), 1), ("p2", None, 0)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("Ongoing"), 1),
+                        ("p1", Some("ToDo"), 1),
+                        ("p2", None, 0),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Done"), Some("Ongoing"), None),
                 Some(("a", vec!["p2"])),
@@ -631,7 +683,15 @@ mod tests {
             (
                 "all done: the site is done, the next one is not touched in the same step",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("Done"), 1), ("p1", Some("Ongoing"), 1), ("p2", Some("ToDo"), 1)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("Done"), 1),
+                        ("p1", Some("Ongoing"), 1),
+                        ("p2", Some("ToDo"), 1),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Done"), Some("Done"), Some("Done")),
                 None,
@@ -641,7 +701,11 @@ mod tests {
             (
                 "the site in progress is not ready: nothing new asked",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("ToDo"), 1), ("p1", None, 0), ("p2", None, 0)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[("p0", Some("ToDo"), 1), ("p1", None, 0), ("p2", None, 0)],
+                )]),
                 vec![false, true, true],
                 three(Some("Done"), None, None),
                 None,
@@ -651,7 +715,15 @@ mod tests {
             (
                 "an Error with retries left is asked again",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("Ongoing"), 1), ("p1", Some("Done"), 1), ("p2", Some("Done"), 1)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("Ongoing"), 1),
+                        ("p1", Some("Done"), 1),
+                        ("p2", Some("Done"), 1),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Error"), Some("Done"), Some("Done")),
                 Some(("a", vec!["p0"])),
@@ -661,7 +733,15 @@ mod tests {
             (
                 "an Error after every retry fails the task",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("ToDo"), 2), ("p1", Some("Done"), 1), ("p2", Some("Done"), 1)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("ToDo"), 2),
+                        ("p1", Some("Done"), 1),
+                        ("p2", Some("Done"), 1),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Error"), Some("Done"), Some("Done")),
                 None,
@@ -671,7 +751,16 @@ mod tests {
             (
                 "a pod that went away is not waited for",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", Some("Done"), 1), ("p1", Some("Done"), 1), ("p2", Some("ToDo"), 1), ("p3", Some("ToDo"), 1)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", Some("Done"), 1),
+                        ("p1", Some("Done"), 1),
+                        ("p2", Some("ToDo"), 1),
+                        ("p3", Some("ToDo"), 1),
+                    ],
+                )]),
                 vec![true, true, true],
                 three(Some("Done"), Some("Done"), Some("Done")),
                 None,
@@ -705,7 +794,15 @@ mod tests {
             (
                 "a pod of another operation in flight is asked for ours",
                 cleanup.clone(),
-                running(vec![site("a", r, &[("p0", None, 0), ("p1", Some("Done"), 1), ("p2", Some("Done"), 1)])]),
+                running(vec![site(
+                    "a",
+                    r,
+                    &[
+                        ("p0", None, 0),
+                        ("p1", Some("Done"), 1),
+                        ("p2", Some("Done"), 1),
+                    ],
+                )]),
                 vec![true, true, true],
                 vec![
                     pod("p0", "dc1", Some("upgradesstables"), Some("Ongoing")),
@@ -726,7 +823,11 @@ mod tests {
             assert_eq!(ask, want_ask, "{name}");
             let states: Vec<TaskSiteState> = got.status.sites.iter().map(|s| s.state).collect();
             assert_eq!(states, want_states, "{name}");
-            assert_eq!(got.status.phase, want_phase, "{name}: {:?}", got.status.message);
+            assert_eq!(
+                got.status.phase, want_phase,
+                "{name}: {:?}",
+                got.status.message
+            );
         }
     }
 
@@ -739,7 +840,13 @@ mod tests {
             &[("p0", Some("ToDo"), 2)],
         )]);
         let pods = [pod("p0", "dc1", Some("cleanup"), Some("Error"))];
-        let got = plan(&spec, &previous, &ring(&[true, true, true]), Some(&pods), now());
+        let got = plan(
+            &spec,
+            &previous,
+            &ring(&[true, true, true]),
+            Some(&pods),
+            now(),
+        );
         let message = got.status.message.clone().unwrap_or_default();
         assert!(message.contains("pod p0 at site a"), "{message}");
         assert!(message.contains("2 time(s)"), "{message}");
@@ -751,9 +858,19 @@ mod tests {
             .collect();
         assert_eq!(conditions, vec![("Complete", "False"), ("Failed", "True")]);
         assert!(got.status.completion_time.is_some());
-        assert!(got.events.iter().any(|e| e.warning && e.reason == "TaskFailed"));
+        assert!(
+            got.events
+                .iter()
+                .any(|e| e.warning && e.reason == "TaskFailed")
+        );
         // Finished tasks do not move.
-        let again = plan(&spec, &got.status, &ring(&[true, true, true]), Some(&pods), now());
+        let again = plan(
+            &spec,
+            &got.status,
+            &ring(&[true, true, true]),
+            Some(&pods),
+            now(),
+        );
         assert_eq!(again.status, got.status);
         assert!(again.events.is_empty() && again.ask.is_none());
     }
@@ -768,7 +885,13 @@ mod tests {
         ]);
         previous.start_time = Some("2025-12-31T23:00:00Z".into());
         let pods = [pod("p0", "dc3", Some("cleanup"), Some("Done"))];
-        let got = plan(&spec, &previous, &ring(&[true, true, true]), Some(&pods), now());
+        let got = plan(
+            &spec,
+            &previous,
+            &ring(&[true, true, true]),
+            Some(&pods),
+            now(),
+        );
         assert_eq!(got.status.sites_done.as_deref(), Some("3/3"));
         assert_eq!(got.status.start_time, previous.start_time, "kept");
         assert!(
@@ -793,11 +916,21 @@ mod tests {
             pod("p0", "dc1", Some("cleanup"), Some("ToDo")),
             pod("p1", "dc1", None, None),
         ];
-        let got = plan(&spec, &previous, &ring(&[true, true, true]), Some(&pods), now());
+        let got = plan(
+            &spec,
+            &previous,
+            &ring(&[true, true, true]),
+            Some(&pods),
+            now(),
+        );
         assert_eq!(got.ask, None, "concurrency 1, p0 in flight");
         assert_eq!(got.status.sites[0].pods[0].attempts, 1);
         assert_eq!(got.next_site.as_deref(), Some("a"));
-        let done = running(vec![site("a", TaskSiteState::Done, &[("p0", Some("Done"), 1)])]);
+        let done = running(vec![site(
+            "a",
+            TaskSiteState::Done,
+            &[("p0", Some("Done"), 1)],
+        )]);
         assert_eq!(
             site_in_progress(&done, &["a".into(), "b".into()]).as_deref(),
             Some("b")
@@ -816,6 +949,10 @@ mod tests {
             assert_eq!(ttl_left(&status, ttl, now()), want, "{ttl:?}");
         }
         status.phase = TaskPhase::Running;
-        assert_eq!(ttl_left(&status, Some(0), now()), None, "running tasks stay");
+        assert_eq!(
+            ttl_left(&status, Some(0), now()),
+            None,
+            "running tasks stay"
+        );
     }
 }

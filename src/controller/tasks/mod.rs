@@ -46,7 +46,10 @@ pub enum TaskError {
 }
 
 /// One step of a task.
-pub async fn reconcile(task: Arc<MultiCasskopTask>, ctx: Arc<Context>) -> Result<Action, TaskError> {
+pub async fn reconcile(
+    task: Arc<MultiCasskopTask>,
+    ctx: Arc<Context>,
+) -> Result<Action, TaskError> {
     let name = task.name_any();
     let namespace = task
         .namespace()
@@ -55,7 +58,9 @@ pub async fn reconcile(task: Arc<MultiCasskopTask>, ctx: Arc<Context>) -> Result
     let now = Timestamp::now();
     if previous.phase.finished() {
         return match task::ttl_left(&previous, task.spec.ttl_seconds_after_finished, now) {
-            Some(0) => status::expire(&ctx, &task, &namespace).await.map(|()| Action::await_change()),
+            Some(0) => status::expire(&ctx, &task, &namespace)
+                .await
+                .map(|()| Action::await_change()),
             Some(left) => Ok(Action::requeue(Duration::from_secs(left))),
             None => Ok(Action::await_change()),
         };
@@ -85,7 +90,13 @@ pub async fn reconcile(task: Arc<MultiCasskopTask>, ctx: Arc<Context>) -> Result
         .as_ref()
         .is_some_and(|site| ring.sites.iter().any(|r| &r.site == site && r.ready));
     let pods = match site_status {
-        Some(s) if ready || previous.sites.iter().any(|p| p.site == s.site && !p.pods.is_empty()) => {
+        Some(s)
+            if ready
+                || previous
+                    .sites
+                    .iter()
+                    .any(|p| p.site == s.site && !p.pods.is_empty()) =>
+        {
             match dereference::pods(&ctx, &namespace, s).await {
                 Ok(pods) => Some(pods),
                 Err(TaskError::Refused(message)) => {
@@ -123,10 +134,16 @@ async fn finish_step(
     status::write(ctx, task, namespace, &plan.status).await?;
     status::publish(ctx, task, &plan.events).await;
     if plan.status.phase.finished() {
-        return Ok(match task::ttl_left(&plan.status, task.spec.ttl_seconds_after_finished, Timestamp::now()) {
-            Some(left) => Action::requeue(Duration::from_secs(left.max(1))),
-            None => Action::await_change(),
-        });
+        return Ok(
+            match task::ttl_left(
+                &plan.status,
+                task.spec.ttl_seconds_after_finished,
+                Timestamp::now(),
+            ) {
+                Some(left) => Action::requeue(Duration::from_secs(left.max(1))),
+                None => Action::await_change(),
+            },
+        );
     }
     Ok(Action::requeue(POLL))
 }

@@ -65,9 +65,16 @@ pub async fn publish(ctx: &Context, task: &MultiCasskopTask, events: &[TaskEvent
 }
 
 /// Deletes a finished task whose `ttlSecondsAfterFinished` ran out.
-pub async fn expire(ctx: &Context, task: &MultiCasskopTask, namespace: &str) -> Result<(), TaskError> {
+pub async fn expire(
+    ctx: &Context,
+    task: &MultiCasskopTask,
+    namespace: &str,
+) -> Result<(), TaskError> {
     let api: Api<MultiCasskopTask> = Api::namespaced(ctx.client.clone(), namespace);
-    match api.delete(&task.name_any(), &DeleteParams::background()).await {
+    match api
+        .delete(&task.name_any(), &DeleteParams::background())
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(TaskError::Management(format!(
