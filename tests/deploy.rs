@@ -378,6 +378,9 @@ const CASSANDRACLUSTER_RULES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Labelling pods at a site (pod operations: rebuild, remove, tasks).
+const POD_LABEL_RULES: &[(&str, &str, &[&str])] = &[("", "pods", &["get", "list", "patch"])];
+
 const CONTROLLER_NS_RULES: &[(&str, &str, &[&str])] = &[
     ("", "secrets", &["get", "list", "watch"]),
     (
@@ -758,7 +761,8 @@ async fn site_rbac_grants_only_cassandraclusters() {
     );
     assert_eq!(
         rules(one(&docs, "Role", "multi-casskop-site")),
-        expect_rules(CASSANDRACLUSTER_RULES)
+        expect_rules(&[CASSANDRACLUSTER_RULES, POD_LABEL_RULES].concat()),
+        "CassandraClusters, and pod labels for pod operations; no Secrets unless copies are used"
     );
     assert_eq!(
         rules(one(&docs, "ClusterRole", "multi-casskop-site")),
