@@ -19,7 +19,7 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the MultiCasskop CustomResourceDefinition (YAML).
+    /// Print the MultiCasskop and MultiCasskopTask CustomResourceDefinitions (YAML).
     Crd,
     /// Run the controller.
     Run(RunArgs),
@@ -45,6 +45,40 @@ pub enum Command {
         /// Namespace (default: all namespaces).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster).
+        #[arg(long, env = "MULTICASSKOP_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Context in that kubeconfig.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// Run a CassKop pod operation over a ring's sites, site by site in rollout order: creates a
+    /// MultiCasskopTask and prints its name (follow it with `kubectl get mcasstask NAME` or
+    /// `kubectl wait --for=condition=Complete mcasstask/NAME`).
+    Op {
+        /// `cleanup`, `upgradesstables` or `rebuild` (needs --source-dc).
+        #[arg(value_parser = ["cleanup", "upgradesstables", "rebuild"])]
+        operation: String,
+        /// The MultiCasskop.
+        ring: String,
+        /// Namespace of the MultiCasskop (default: the kubeconfig context's namespace).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Only these sites, comma-separated (still run in the ring's rollout order).
+        #[arg(long, value_delimiter = ',')]
+        sites: Vec<String>,
+        /// `rebuild`: the DC to stream from.
+        #[arg(long, required_if_eq("operation", "rebuild"))]
+        source_dc: Option<String>,
+        /// Pods of one site operated on at the same time (default 1).
+        #[arg(long)]
+        concurrency: Option<u32>,
+        /// Retries of a pod whose operation ended in Error (default 2).
+        #[arg(long)]
+        retries: Option<u32>,
+        /// Delete the task this many seconds after it finished.
+        #[arg(long)]
+        ttl: Option<u32>,
         /// Kubeconfig of the management cluster (default: $KUBECONFIG, ~/.kube/config or in-cluster).
         #[arg(long, env = "MULTICASSKOP_KUBECONFIG")]
         kubeconfig: Option<PathBuf>,
@@ -83,6 +117,11 @@ pub enum SiteCommand {
         /// Token lifetime in hours; run `site add` again to rotate.
         #[arg(long, default_value_t = 8760)]
         token_hours: u64,
+        /// Also allow copying Secrets and ConfigMaps (spec.copyToSites) into the namespace: with
+        /// names (comma-separated), reading, updating and deleting only those (resourceNames);
+        /// creating cannot be limited by name in Kubernetes.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        copy_secrets: Option<Vec<String>>,
     },
     /// List the sites with their reachability, Kubernetes version and CassKop CRD.
     List,

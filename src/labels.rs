@@ -83,3 +83,15 @@ pub mod pod_operation {
     /// Label CassKop puts on every pod: the pod's DC.
     pub const DC: &str = "cassandraclusters.db.orange.com.dc";
 }
+
+/// Field manager of the pod labels a MultiCasskopTask writes at sites.
+pub const TASK_FIELD_MANAGER: &str = "multi-casskop/task";
+/// Field manager of the MultiCasskopTask status.
+pub const TASK_STATUS_FIELD_MANAGER: &str = "multi-casskop/task-status";
+
+/// Label on a Secret or ConfigMap of the management cluster: `true` opts it in to being copied
+/// to the sites by a MultiCasskop of its namespace that names it in `spec.copyToSites`. Set by
+/// the object's owner; a MultiCasskop alone cannot copy an object.
+pub const COPY_TO_SITES_LABEL: &str = "multicasskop.db.orange.com/copy-to-sites";
+/// Field manager of the Secrets and ConfigMaps copied to sites.
+pub const COPY_FIELD_MANAGER: &str = "multi-casskop/copy";

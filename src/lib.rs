@@ -12,6 +12,7 @@
 //! - [`labels`]: label, annotation and field-manager names shared with the sites.
 //! - `leader` (private): leader election on a Lease; only the leader reconciles.
 //! - [`metrics`]: Prometheus metrics, including requests counted per site.
+//! - [`op`]: the `op` command (creates a MultiCasskopTask).
 //! - [`render`]: the `render` command (what each site would get, without a cluster).
 //! - [`run`]: `multi-casskop run`: connect the management cluster and the sites, then run.
 //! - [`site_admin`]: `multi-casskop site add|list|remove`.
@@ -32,6 +33,7 @@ mod http;
 pub mod labels;
 mod leader;
 pub mod metrics;
+pub mod op;
 pub mod render;
 pub mod run;
 pub mod site_admin;

@@ -38,6 +38,30 @@ fn main() -> ExitCode {
             kubeconfig,
             context,
         } => show_status(name, namespace, kubeconfig, context),
+        Command::Op {
+            operation,
+            ring,
+            namespace,
+            sites,
+            source_dc,
+            concurrency,
+            retries,
+            ttl,
+            kubeconfig,
+            context,
+        } => {
+            let request = multi_casskop::op::OpRequest {
+                operation,
+                ring,
+                namespace,
+                sites,
+                source_dc,
+                concurrency,
+                retries,
+                ttl,
+            };
+            op(request, kubeconfig, context)
+        }
         Command::Render { file, sites } => {
             let name = file.display().to_string();
             let manifest = if name == "-" {
@@ -123,8 +147,8 @@ fn site(
             Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
         };
         let result = match action {
-            SiteCommand::Add { name, context, kubeconfig, namespace, token_hours } => {
-                let options = site_admin::AddOptions { site: name.clone(), kubeconfig, context, namespace, secrets_namespace: secrets_namespace.clone(), token_lifetime: std::time::Duration::from_secs(token_hours * 3600) };
+            SiteCommand::Add { name, context, kubeconfig, namespace, token_hours, copy_secrets } => {
+                let options = site_admin::AddOptions { site: name.clone(), kubeconfig, context, namespace, secrets_namespace: secrets_namespace.clone(), token_lifetime: std::time::Duration::from_secs(token_hours * 3600), copy_objects: copy_secrets };
                 site_admin::add(&options, &management).await.map(|_| println!("site {name} added: Secret {secrets_namespace}/{} (a running controller picks it up now)", site_admin::secret_name(&name)))
             }
             SiteCommand::List => site_admin::list(&management, &secrets_namespace).await.map(|rows| print!("{}", site_admin::table(&rows))),
@@ -191,6 +215,30 @@ fn show_status(
             print!("{}", multi_casskop::status_table::sites(mc));
         }
         ExitCode::SUCCESS
+    })
+}
+
+fn op(
+    request: multi_casskop::op::OpRequest,
+    kubeconfig: Option<std::path::PathBuf>,
+    context: Option<String>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let client = match connect(kubeconfig.as_deref(), context.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return fail(&format!("cannot reach the management cluster: {e}")),
+        };
+        match multi_casskop::op::create(&client, &request).await {
+            Ok(name) => {
+                println!("{name}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        }
     })
 }
 

@@ -74,6 +74,30 @@ pub struct AddOptions {
     pub secrets_namespace: String,
     /// Lifetime of the minted token; run `site add` again to rotate.
     pub token_lifetime: Duration,
+    /// Also allow copying Secrets and ConfigMaps (`spec.copyToSites`) into the namespace:
+    /// `None` no such rule; `Some([])` any name; `Some(names)` get/update/delete limited to
+    /// those names (`resourceNames`; Kubernetes cannot limit `create` by name).
+    pub copy_objects: Option<Vec<String>>,
+}
+
+/// The Role rules `site add` grants: CassandraClusters and their status, pods (labels, for pod
+/// operations), and with `copy_objects` the Secrets and ConfigMaps copied from the management
+/// cluster.
+pub fn site_rules(copy_objects: Option<&[String]>) -> Vec<serde_json::Value> {
+    let mut rules = vec![
+        json!({ "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"] }),
+        json!({ "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters/status"], "verbs": ["get", "update", "patch"] }),
+        json!({ "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"] }),
+    ];
+    if let Some(names) = copy_objects {
+        rules.push(json!({ "apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["create"] }));
+        let mut named = json!({ "apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "update", "delete"] });
+        if !names.is_empty() {
+            named["resourceNames"] = json!(names);
+        }
+        rules.push(named);
+    }
+    rules
 }
 
 /// Name of the Secret holding a site's kubeconfig.
@@ -168,11 +192,7 @@ pub async fn add(options: &AddOptions, management: &Client) -> Result<Secret, Si
     let role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": { "name": SITE_ACCOUNT, "namespace": ns },
-        "rules": [
-            { "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"] },
-            { "apiGroups": ["db.orange.com"], "resources": ["cassandraclusters/status"], "verbs": ["get", "update", "patch"] },
-            { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"] }
-        ]
+        "rules": site_rules(options.copy_objects.as_deref()),
     });
     Api::<Role>::namespaced(remote.clone(), ns)
         .patch(SITE_ACCOUNT, &params, &Patch::Apply(&role))
@@ -380,4 +400,41 @@ pub fn table(rows: &[SiteRow]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Secrets and ConfigMaps only on request, and then by name where Kubernetes allows it.
+    #[test]
+    fn copy_rules_only_when_asked() {
+        let names = vec!["pull".to_string()];
+        let cases: Vec<(&str, Option<&[String]>, usize, Option<serde_json::Value>)> = vec![
+            ("no copies: no Secret access", None, 3, None),
+            ("any name", Some(&[]), 5, None),
+            ("named", Some(&names), 5, Some(json!(["pull"]))),
+        ];
+        for (name, copy, count, resource_names) in cases {
+            let rules = site_rules(copy);
+            assert_eq!(rules.len(), count, "{name}");
+            let secrets: Vec<&serde_json::Value> = rules
+                .iter()
+                .filter(|r| {
+                    r["resources"]
+                        .as_array()
+                        .is_some_and(|a| a.contains(&json!("secrets")))
+                })
+                .collect();
+            assert_eq!(secrets.is_empty(), copy.is_none(), "{name}");
+            if let Some(named) = secrets.iter().find(|r| r["verbs"] != json!(["create"])) {
+                assert_eq!(named["verbs"], json!(["get", "update", "delete"]), "{name}");
+                assert_eq!(
+                    named.get("resourceNames").cloned(),
+                    resource_names,
+                    "{name}"
+                );
+            }
+        }
+    }
 }

@@ -341,6 +341,16 @@ const MULTICASSKOP_RULES: &[(&str, &str, &[&str])] = &[
         &["get", "patch", "update"],
     ),
     ("db.orange.com", "multicasskops/finalizers", &["update"]),
+    (
+        "db.orange.com",
+        "multicasskoptasks",
+        &["get", "list", "watch", "delete"],
+    ),
+    (
+        "db.orange.com",
+        "multicasskoptasks/status",
+        &["get", "patch", "update"],
+    ),
     ("", "events", &["create", "patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
@@ -368,8 +378,8 @@ const CASSANDRACLUSTER_RULES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// At a site, besides its CassandraClusters: pod labels, to ask CassKop for pod operations.
-const SITE_POD_RULE: (&str, &str, &[&str]) = ("", "pods", &["get", "list", "patch"]);
+/// Labelling pods at a site (pod operations: rebuild, remove, tasks).
+const POD_LABEL_RULES: &[(&str, &str, &[&str])] = &[("", "pods", &["get", "list", "patch"])];
 
 const CONTROLLER_NS_RULES: &[(&str, &str, &[&str])] = &[
     ("", "secrets", &["get", "list", "watch"]),
@@ -584,6 +594,23 @@ fn generated_crd() -> String {
     std::fs::read_to_string(repo().join("crds/multicasskop.yaml")).expect("crds/multicasskop.yaml")
 }
 
+/// Each CRD of `docs` with its generated counterpart, by name; every generated CRD
+/// (MultiCasskop and MultiCasskopTask) is there, and no other.
+fn crds_as_generated(docs: &[Value]) -> Vec<(&Value, Value)> {
+    let generated = documents(&generated_crd());
+    let rendered: Vec<&Value> = docs
+        .iter()
+        .filter(|d| kind(d) == "CustomResourceDefinition")
+        .collect();
+    let names = |v: Vec<&Value>| -> Vec<String> { v.iter().map(|d| name(d).to_string()).collect() };
+    assert_eq!(
+        names(rendered.clone()),
+        names(generated.iter().collect()),
+        "the CRDs installed are the generated ones"
+    );
+    rendered.into_iter().zip(generated).collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -640,14 +667,15 @@ async fn kustomize_base_applies_and_is_locked_down() {
             }
         }
     }
-    let crd = only(&docs, "CustomResourceDefinition");
-    let mut generated = documents(&generated_crd()).remove(0);
-    generated["metadata"]["labels"] = crd["metadata"]["labels"].clone();
-    // kustomize writes `minimum: 1.0` as `1`: compare numbers by value.
-    assert!(
-        numbers_as_f64(crd.clone()) == numbers_as_f64(generated),
-        "the base installs the generated CRD (crds/multicasskop.yaml)"
-    );
+    for (crd, mut generated) in crds_as_generated(&docs) {
+        generated["metadata"]["labels"] = crd["metadata"]["labels"].clone();
+        // kustomize writes `minimum: 1.0` as `1`: compare numbers by value.
+        assert!(
+            numbers_as_f64(crd.clone()) == numbers_as_f64(generated),
+            "the base installs the generated CRD {} (crds/multicasskop.yaml)",
+            name(crd)
+        );
+    }
 
     let (run, settings) = check_deployment(&docs, "orangeopensource/multi-casskop:0.1.0");
     assert!(run.local.is_none() && run.remotes.is_empty());
@@ -731,11 +759,10 @@ async fn site_rbac_grants_cassandraclusters_and_pod_labels_only() {
         .map(String::from)
         .into()
     );
-    let mut site_rules = CASSANDRACLUSTER_RULES.to_vec();
-    site_rules.push(SITE_POD_RULE);
     assert_eq!(
         rules(one(&docs, "Role", "multi-casskop-site")),
-        expect_rules(&site_rules)
+        expect_rules(&[CASSANDRACLUSTER_RULES, POD_LABEL_RULES].concat()),
+        "CassandraClusters, and pod labels for pod operations; no Secrets unless copies are used"
     );
     assert_eq!(
         rules(one(&docs, "ClusterRole", "multi-casskop-site")),
@@ -802,11 +829,13 @@ async fn helm_chart_with_default_values() {
         "{}",
         inventory(&docs)
     );
-    let crd = only(&docs, "CustomResourceDefinition");
-    assert!(
-        crd == &documents(&generated_crd())[0],
-        "the chart installs the generated CRD (crds/multicasskop.yaml) as is"
-    );
+    for (crd, generated) in crds_as_generated(&docs) {
+        assert!(
+            crd == &generated,
+            "the chart installs the generated CRD {} (crds/multicasskop.yaml) as is",
+            name(crd)
+        );
+    }
     let (run, settings) = check_deployment(&docs, "orangeopensource/multi-casskop:0.1.0");
     assert!(run.local.is_none() && run.remotes.is_empty());
     assert!(settings.sites.is_empty());

@@ -63,6 +63,30 @@ pub struct MultiCasskopSpec {
     /// `multicasskop.db.orange.com/replication-dropped` (removal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationPolicy>,
+
+    /// Secrets and ConfigMaps of this MultiCasskop's namespace (in the management cluster) to
+    /// copy to every site's namespace before its CassandraCluster is written there (e.g. the
+    /// `imagePullSecret`, `imageJolokiaSecret` or the ConfigMap named by `configMapName`), kept
+    /// in sync and deleted with the ring or the site. Each one must carry the label
+    /// `multicasskop.db.orange.com/copy-to-sites=true`, set by whoever owns it: a MultiCasskop
+    /// cannot copy an object its owner did not opt in. An object of the same name at a site
+    /// that multi-casskop did not create is never overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_to_sites: Option<CopyToSites>,
+}
+
+/// Objects copied from the MultiCasskop's namespace to every site.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyToSites {
+    /// Names of Secrets to copy, at most 16.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
+    pub secrets: Vec<String>,
+    /// Names of ConfigMaps to copy, at most 16.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
+    pub config_maps: Vec<String>,
 }
 
 /// Replication of the ring's keyspaces when sites join or leave a ring that is already Ready.
@@ -275,6 +299,45 @@ pub struct SiteStatus {
     /// site is lost.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeRecord>,
+    /// The Secrets and ConfigMaps (`spec.copyToSites`) this ring created at the site, with
+    /// their UIDs: the proof of ownership that allows updating and deleting them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<CopiedObject>,
+}
+
+/// A Secret or ConfigMap the ring copied to a site.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CopiedObject {
+    /// `Secret` or `ConfigMap`.
+    pub kind: CopyKind,
+    /// Name (the same as the source's).
+    pub name: String,
+    /// UID of the copy at the site.
+    pub uid: String,
+}
+
+/// Kind of a copied object.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord,
+)]
+pub enum CopyKind {
+    /// A core/v1 Secret.
+    #[default]
+    Secret,
+    /// A core/v1 ConfigMap.
+    ConfigMap,
+}
+
+impl std::fmt::Display for CopyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CopyKind::Secret => "Secret",
+            CopyKind::ConfigMap => "ConfigMap",
+        })
+    }
 }
 
 /// A site joining or leaving a ring that already holds data.

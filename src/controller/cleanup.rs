@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use crate::api::{MultiCasskop, SiteState, SiteStatus};
 use crate::controller::Context;
+use crate::controller::copies;
 use crate::controller::error::Error;
 use crate::controller::leaving::stored;
 use crate::controller::ownership::{self, Claim, Ownership};
@@ -52,7 +53,29 @@ pub async fn finalize(mc: &MultiCasskop, ctx: &Context, namespace: &str) -> Resu
     let mut sites = Vec::new();
     let mut blocked = false;
     for entry in &entries {
-        let (state, message, waits) = clean_site(mc, ctx, namespace, entry).await;
+        let (state, mut message, mut waits) = clean_site(mc, ctx, namespace, entry).await;
+        // The Secrets and ConfigMaps copied there go with the ring's deleted CassandraClusters
+        // (ours by UID only); a released CassandraCluster keeps them.
+        let mut copies_left = Vec::new();
+        if mc.spec.delete_cassandra_cluster == Some(true)
+            && !entry.copies.is_empty()
+            && !abandoned_sites(mc).contains(&entry.site)
+        {
+            match ctx.sites.get(&entry.site) {
+                Some(handle) => {
+                    let left = copies::delete_all(&handle, &entry.namespace, &entry.copies).await;
+                    if !left.complete() {
+                        waits = true;
+                        message = format!("{message}; {}", left.problems.join("; "));
+                    }
+                    copies_left = left.copies;
+                }
+                None => {
+                    waits = true;
+                    copies_left = entry.copies.clone();
+                }
+            }
+        }
         blocked |= waits;
         let status = SiteStatus {
             site: entry.site.clone(),
@@ -62,6 +85,7 @@ pub async fn finalize(mc: &MultiCasskop, ctx: &Context, namespace: &str) -> Resu
             state,
             reachable: state != SiteState::Unreachable,
             message: Some(message.clone()),
+            copies: copies_left,
             ..Default::default()
         };
         let outcome = SiteOutcome {

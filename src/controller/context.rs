@@ -9,6 +9,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::backoff::Failures;
+use crate::controller::copies::CopyLedger;
 use crate::controller::ledger::Ledger;
 use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct Context {
     pub leading: AtomicBool,
     /// Which site namespaces each MultiCasskop namespace may target (settings).
     pub tenancy: TenancyPolicy,
+    /// The Secrets and ConfigMaps copied to sites, as this process last saw them.
+    pub copies: CopyLedger,
 }
 
 impl Context {
@@ -64,6 +67,7 @@ impl Context {
             management_synced: AtomicBool::new(false),
             leading: AtomicBool::new(true),
             tenancy: TenancyPolicy::default(),
+            copies: CopyLedger::default(),
         }
     }
 

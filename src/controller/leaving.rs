@@ -15,12 +15,13 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api::{
     MembershipChange, MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord,
 };
 use crate::controller::Context;
+use crate::controller::copies;
 use crate::controller::dereference::status_view;
 use crate::controller::ledger::SiteKey;
 use crate::controller::lost_site::{self, Survivor};
@@ -93,7 +94,14 @@ pub(crate) async fn leavers(
             adopt: false,
         };
         if ownership::ownership(&claim, object.as_ref()) != Ownership::Ours {
-            // Gone, or not ours: nothing to do and nothing to report any more.
+            // Gone, or not ours: nothing to do and nothing to report any more, once the
+            // Secrets and ConfigMaps copied for it are deleted (a deleted site's only).
+            if object.is_none() && delete && !prev.copies.is_empty() {
+                let left = copies::delete_all(&handle, &prev.namespace, &prev.copies).await;
+                for problem in &left.problems {
+                    warn!(multicasskop = %mc.name_any(), site = %prev.site, %problem, "cannot delete a copy");
+                }
+            }
             ctx.ledger.forget(&key);
             continue;
         }
@@ -147,6 +155,7 @@ async fn leaver(
         last_write: ctx.ledger.awaited(key, prev.last_write.as_ref()),
         refused_spec: prev.refused_spec.clone(),
         nodes: prev.nodes.clone(),
+        copies: prev.copies.clone(),
         ..Default::default()
     };
     let observed_nodes = object

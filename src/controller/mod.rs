@@ -5,6 +5,7 @@ mod apply;
 pub mod backoff;
 mod cleanup;
 mod context;
+mod copies;
 mod dereference;
 pub mod error;
 mod leaving;
@@ -15,6 +16,7 @@ mod poison;
 pub mod reconcile;
 pub mod site_io;
 pub mod status;
+pub mod tasks;
 
 pub use context::{CONTROLLER_NAME, Context};
 
@@ -40,12 +42,27 @@ fn error_policy(mc: Arc<MultiCasskop>, error: &Error, ctx: Arc<Context>) -> Acti
     Action::requeue(delay)
 }
 
-/// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace.
+/// Runs the controllers (MultiCasskops, and MultiCasskopTasks: [`tasks`]) until `shutdown` resolves. `namespace` limits it to one namespace.
 ///
 /// MultiCasskops are read through [`GuardedMultiCasskop`](crate::api::guarded::GuardedMultiCasskop):
 /// one that cannot be decoded is reported on itself ([`poison`]) and skipped, and never
 /// breaks the list every other ring arrives in. A deleted MultiCasskop's metric series are dropped.
 pub async fn run(
+    ctx: Arc<Context>,
+    triggers: UnboundedReceiver<Trigger>,
+    namespace: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    use futures::FutureExt;
+    let shutdown = shutdown.shared();
+    futures::join!(
+        rings(ctx.clone(), triggers, namespace.clone(), shutdown.clone()),
+        tasks::run(ctx, namespace, shutdown),
+    );
+}
+
+/// The MultiCasskop controller.
+async fn rings(
     ctx: Arc<Context>,
     triggers: UnboundedReceiver<Trigger>,
     namespace: Option<String>,

@@ -18,6 +18,7 @@ use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteRecord};
 use crate::controller::Context;
 use crate::controller::apply::{self, SiteWrite};
 use crate::controller::cleanup;
+use crate::controller::copies;
 use crate::controller::dereference::{self, SiteView, status_view};
 use crate::controller::error::{Error, findings_message};
 use crate::controller::leaving;
@@ -35,6 +36,9 @@ use crate::core::rollout::{SiteFacts, Step, plan_rollout};
 use crate::core::seeds::effective_topology;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::core::sync::{SyncState, sync_state};
+
+/// How often copies (`spec.copyToSites`) are compared with their sources again.
+const COPY_RESYNC: Duration = Duration::from_secs(10);
 
 /// Reconciles one MultiCasskop.
 pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -294,7 +298,30 @@ async fn act(
     let mut status = initial_status(&plan);
     let mut object = plan.view.object.clone();
     let mut delay = plan.recheck;
+    // spec.copyToSites: synced wherever the ring may write, before its CassandraCluster.
+    let mut copies_missing = None;
+    if !matches!(step, Step::Paused | Step::Unreachable)
+        && let Some(handle) = plan.view.handle.as_ref()
+    {
+        let synced =
+            copies::sync_site(ctx, mc, handle, &plan.desired.namespace, &status.copies).await;
+        if !synced.copies.is_empty() || mc.spec.copy_to_sites.is_some() {
+            // Sources change without any event of ours: look again.
+            delay = min_delay(delay, Some(COPY_RESYNC));
+        }
+        status.copies = synced.copies.clone();
+        if !synced.complete() {
+            copies_missing = Some(synced.problems.join("; "));
+        }
+    }
     let (state, message) = match step {
+        Step::Apply if copies_missing.is_some() && plan.view.object.is_none() => (
+            SiteState::Blocked,
+            format!(
+                "its CassandraCluster is not created until spec.copyToSites is copied: {}",
+                copies_missing.clone().unwrap_or_default()
+            ),
+        ),
         Step::Paused => (
             SiteState::Paused,
             "paused by spec.rollout.paused: nothing is written here".to_string(),
@@ -353,6 +380,15 @@ async fn act(
         )
         .await;
     }
+    let message = match &copies_missing {
+        Some(problem) if !message.contains(problem.as_str()) => format!("{message}; {problem}"),
+        _ => message,
+    };
+    if copies_missing.is_some() {
+        let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
+        status::site_warning_once(ctx, mc, previous, "CopyRefused", &message, plan.site_ref())
+            .await;
+    }
     if let Some(o) = object
         .as_ref()
         .filter(|_| plan.ownership != Ownership::Absent || step == Step::Apply)
@@ -384,6 +420,7 @@ fn initial_status(plan: &SitePlan<'_>) -> SiteStatus {
         last_write: plan.awaited.clone(),
         refused_spec: plan.refused_spec.clone(),
         progressing_since: previous.and_then(|p| p.progressing_since.clone()),
+        copies: previous.map(|p| p.copies.clone()).unwrap_or_default(),
         ..Default::default()
     };
     if plan.ownership == Ownership::Ours {

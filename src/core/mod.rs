@@ -4,6 +4,7 @@
 //! rollout and aggregation decide what to do next and what to report.
 
 pub mod aggregate;
+pub mod copies;
 pub mod evidence;
 pub mod federation;
 pub mod leaving;
@@ -15,5 +16,6 @@ pub mod rollout;
 pub mod seeds;
 pub mod site_object;
 pub mod sync;
+pub mod task;
 pub mod tenancy;
 pub mod validate;
