@@ -39,6 +39,8 @@ pub const RELEASE_FIELD_MANAGER: &str = "multi-casskop/release";
 pub const SITE_NAMESPACE_ANNOTATION: &str = "multicasskop.db.orange.com/site-namespace";
 /// Name of the service account, role and binding `multi-casskop site add` creates at a site.
 pub const SITE_ACCOUNT: &str = "multi-casskop-site";
+/// Field manager of the pod labels that ask CassKop for pod operations (a joining site's rebuild).
+pub const POD_OPERATION_FIELD_MANAGER: &str = "multi-casskop/pod-operation";
 /// Field manager of what `multi-casskop site add` writes.
 pub const SITE_ADD_FIELD_MANAGER: &str = "multi-casskop/site-add";
 

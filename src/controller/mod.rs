@@ -7,6 +7,7 @@ mod cleanup;
 mod context;
 mod dereference;
 pub mod error;
+mod joining;
 mod leaving;
 pub mod ledger;
 mod ownership;

@@ -1,6 +1,6 @@
 //! Requests to sites: server-side apply of a site's CassandraCluster and its seed list, a
-//! look-up before creating, scaling a leaving site to zero, deleting, and releasing objects we
-//! stop managing. Every request has a short deadline, so a hung site never freezes a reconcile
+//! look-up before creating, scaling a leaving site to zero, deleting, releasing objects we
+//! stop managing, and reading and labelling a CassandraCluster's pods (pod operations). Every request has a short deadline, so a hung site never freezes a reconcile
 //! or leaves the ring's status stale: it is reported `Unreachable` instead.
 
 use std::future::Future;
@@ -9,7 +9,10 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::controller::error::SiteError;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+
+use crate::controller::error::{PodError, SiteError};
 use crate::core::seeds::effective_topology;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::labels::{
@@ -296,4 +299,74 @@ pub async fn release(site: &SiteHandle, namespace: &str, name: &str) -> Result<(
     .await;
     note(site, &result);
     result
+}
+
+/// The pods CassKop made for CassandraCluster `cluster` in `namespace` (label
+/// `cassandracluster=<cluster>`). Call only for an object proven ours.
+pub async fn list_pods(
+    site: &SiteHandle,
+    namespace: &str,
+    cluster: &str,
+) -> Result<Vec<Pod>, PodError> {
+    let selector = format!("{}={cluster}", crate::labels::pod_operation::CLUSTER);
+    let unreachable = |message: String| PodError::Unreachable {
+        site: site.name.clone(),
+        action: "listing",
+        namespace: namespace.into(),
+        cluster: cluster.into(),
+        message,
+    };
+    let request = async {
+        let client = site.client().map_err(|e| unreachable(e.to_string()))?;
+        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        api.list(&ListParams::default().labels(&selector))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| {
+                PodError::from_kube(&site.name, "list", (namespace, cluster, &selector), e)
+            })
+    };
+    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, request).await {
+        Ok(result) => result,
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            SITE_REQUEST_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Sets `labels` on pod `namespace/pod` of CassandraCluster `cluster`: a JSON merge patch of
+/// those labels only (CassKop's own labels and everything else stay as they are).
+pub async fn label_pod(
+    site: &SiteHandle,
+    (namespace, cluster, pod): (&str, &str, &str),
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), PodError> {
+    let patch = json!({ "metadata": { "labels": labels } });
+    let unreachable = |message: String| PodError::Unreachable {
+        site: site.name.clone(),
+        action: "labelling",
+        namespace: namespace.into(),
+        cluster: cluster.into(),
+        message,
+    };
+    let request = async {
+        let client = site.client().map_err(|e| unreachable(e.to_string()))?;
+        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let params = PatchParams {
+            field_manager: Some(crate::labels::POD_OPERATION_FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        api.patch(pod, &params, &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| PodError::from_kube(&site.name, "label", (namespace, cluster, pod), e))
+    };
+    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, request).await {
+        Ok(result) => result,
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            SITE_REQUEST_TIMEOUT.as_secs()
+        ))),
+    }
 }

@@ -6,8 +6,10 @@
 pub mod aggregate;
 pub mod evidence;
 pub mod federation;
+pub mod joining;
 pub mod merge;
 pub mod readiness;
+pub mod rebuild;
 pub mod replication;
 pub mod rollout;
 pub mod seeds;
