@@ -415,13 +415,12 @@ async fn rebuild_step(
             record.done = *done;
             record.total = *total;
             if !started || *done != previous_done {
-                status::site_event(
+                status::site_step_event(
                     ctx,
                     mc,
-                    EventKind::Normal,
-                    "Rebuilding",
+                    ("Rebuilding", &format!("Rebuilt{done}Of{total}")),
                     format!("site {site}: rebuilt {done}/{total} from {source}"),
-                    Some(plan_ref(plan)),
+                    plan_ref(plan),
                 )
                 .await;
             }
