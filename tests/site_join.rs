@@ -58,8 +58,12 @@ fn small_ring(namespace: &str, sites: &[(&str, &str)], replication: Value) -> Va
         .iter()
         .map(|(site, dc)| (site.to_string(), topology(dc, 1)))
         .collect();
+    let domains: serde_json::Map<String, Value> = sites
+        .iter()
+        .map(|(site, _)| (site.to_string(), json!(format!("{site}.example"))))
+        .collect();
     m["spec"]["override"] = Value::Object(overrides);
-    m["spec"]["seeds"] = json!({ "domains": { "site-a": "a.example", "site-b": "b.example", "site-c": "c.example", "site-d": "d.example" } });
+    m["spec"]["seeds"] = json!({ "domains": domains });
     m["spec"]["replication"] = replication;
     m
 }
@@ -68,7 +72,7 @@ fn small_ring(namespace: &str, sites: &[(&str, &str)], replication: Value) -> Va
 async fn add_site_d(env: &Env, nodes: u32) {
     env.patch_spec(
         "ring",
-        json!({ "override": { (NEW): topology("dc4", nodes) } }),
+        json!({ "override": { (NEW): topology("dc4", nodes) }, "seeds": { "domains": { (NEW): "site-d.example" } } }),
     )
     .await;
 }
@@ -304,15 +308,28 @@ async fn a_fourth_site_joins_a_ready_ring_and_is_rebuilt_two_pods_at_a_time() {
         );
         windows.push((p.name_any(), label_second(&l[START]), label_second(&l[END])));
     }
+    eprintln!("site-d states seen: {states:?}; rebuild windows (pod, start, end): {windows:?}");
     let most = most_at_once(&windows);
     assert_eq!(
         most, 2,
         "at most maxConcurrent=2 rebuilds at once, and 2 used: {windows:?}"
     );
+    // Progress Events: started at 0/3, at least one step in between, finished at 3/3.
     let progress = events(&env, "Rebuilding").await;
     assert!(
-        progress.iter().any(|m| m.contains("rebuilt 1/3")),
+        progress.iter().any(|m| m.contains("rebuilt 0/3 from dc1")),
         "{progress:?}"
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.contains("rebuilt 1/3") || m.contains("rebuilt 2/3")),
+        "{progress:?}"
+    );
+    let rebuilt = events(&env, "Rebuilt").await;
+    assert!(
+        rebuilt.iter().any(|m| m.contains("rebuilt 3/3 from dc1")),
+        "{rebuilt:?}"
     );
 }
 

@@ -10,16 +10,16 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-use crate::api::{MembershipStatus, MultiCasskop, RebuildStatus, SiteState, SiteStatus};
+use crate::api::{
+    MembershipStatus, MultiCasskop, RebuildStatus, SiteState, SiteStatus, WriteRecord,
+};
 use crate::controller::Context;
 use crate::controller::ledger::SiteKey;
-use crate::controller::ownership::{Ownership, sites_in_annotation};
-use crate::controller::reconcile::SitePlan;
+use crate::controller::ownership::sites_in_annotation;
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::federation::Federation;
 use crate::core::joining::{self, JoinStep};
-use crate::core::readiness::SiteReadiness;
 use crate::core::rebuild::{self, Outcome, PodLabels, REBUILD};
 use crate::core::replication::{SiteDcs, acknowledge_command};
 use crate::core::seeds::effective_topology;
@@ -87,6 +87,26 @@ pub(crate) fn membership(
     }
 }
 
+/// The joining site as the reconcile judged it.
+pub(crate) struct JoiningSite<'a> {
+    /// Ring and site.
+    pub key: &'a SiteKey,
+    /// Namespace of its CassandraCluster.
+    pub namespace: &'a str,
+    /// Name of its CassandraCluster.
+    pub name: &'a str,
+    /// The site's client, if configured.
+    pub handle: Option<std::sync::Arc<crate::sites::SiteHandle>>,
+    /// Its CassandraCluster is proven ours: only then are its pods read or labelled.
+    pub ours: bool,
+    /// It holds our spec and CassKop finished.
+    pub casskop_ready: bool,
+    /// Our write CassKop took in (confirmed once ready).
+    pub awaited: Option<&'a WriteRecord>,
+    /// The site's message in the ring's status (for warnings announced once).
+    pub previous_message: Option<&'a str>,
+}
+
 /// Everything the join step needs from the ring.
 pub(crate) struct Ring<'a> {
     /// The ring's plan.
@@ -102,16 +122,14 @@ pub(crate) async fn advance(
     ctx: &Context,
     mc: &MultiCasskop,
     ring: &Ring<'_>,
-    plan: &SitePlan<'_>,
+    plan: &JoiningSite<'_>,
     mut membership: MembershipStatus,
     (state, message): (SiteState, String),
     status: &mut SiteStatus,
 ) -> (SiteState, String, Option<Duration>) {
-    let casskop_ready = plan.ownership == Ownership::Ours
-        && plan.in_sync
-        && plan.readiness == Some(SiteReadiness::Ready);
+    let casskop_ready = plan.casskop_ready;
     if casskop_ready {
-        status.last_write = ctx.ledger.confirm(&plan.key, plan.awaited.as_ref());
+        status.last_write = ctx.ledger.confirm(plan.key, plan.awaited);
         ctx.site_failures.succeed(&plan.key.to_string());
     }
     let uid = mc.uid().unwrap_or_default();
@@ -122,7 +140,7 @@ pub(crate) async fn advance(
     };
     let finished = outcome.0 == SiteState::Ready;
     let kept = (!finished).then_some(membership);
-    ctx.joins.record(&plan.key, &uid, kept.clone());
+    ctx.joins.record(plan.key, &uid, kept.clone());
     status.membership = kept;
     if finished {
         status.progressing_since = None;
@@ -134,7 +152,7 @@ async fn step(
     ctx: &Context,
     mc: &MultiCasskop,
     ring: &Ring<'_>,
-    plan: &SitePlan<'_>,
+    plan: &JoiningSite<'_>,
     membership: &mut MembershipStatus,
     casskop_ready: bool,
     message: String,
@@ -198,15 +216,15 @@ fn ring_dcs(federation: &Federation) -> Vec<SiteDcs> {
         .collect()
 }
 
-fn plan_ref(plan: &SitePlan<'_>) -> k8s_openapi::api::core::v1::ObjectReference {
-    status::at_site(&plan.key.site, &plan.desired.namespace, &plan.desired.name)
+fn plan_ref(plan: &JoiningSite<'_>) -> k8s_openapi::api::core::v1::ObjectReference {
+    status::at_site(&plan.key.site, plan.namespace, plan.name)
 }
 
 /// Fills the statements and the acknowledgement command; announces them when they are new.
 async fn ask_for_replication(
     ctx: &Context,
     mc: &MultiCasskop,
-    plan: &SitePlan<'_>,
+    plan: &JoiningSite<'_>,
     membership: &mut MembershipStatus,
     dcs: &[SiteDcs],
     acknowledged: &std::collections::BTreeSet<String>,
@@ -265,7 +283,7 @@ async fn rebuild_step(
     ctx: &Context,
     mc: &MultiCasskop,
     ring: &Ring<'_>,
-    plan: &SitePlan<'_>,
+    plan: &JoiningSite<'_>,
     membership: &mut MembershipStatus,
     casskop_ready: bool,
     dcs: &[SiteDcs],
@@ -282,7 +300,7 @@ async fn rebuild_step(
     ) {
         Ok(dc) => dc,
         Err(message) => {
-            let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
+            let previous = plan.previous_message;
             status::site_warning_once(ctx, mc, previous, "RebuildSource", &message, plan_ref(plan))
                 .await;
             return (SiteState::Blocked, message, None);
@@ -292,7 +310,7 @@ async fn rebuild_step(
     let mut record = membership.rebuild.clone().unwrap_or_default();
     record.source_dc = source.clone();
     // Only pods of an object proven ours are read or labelled.
-    let handle = match (&plan.view.handle, plan.ownership == Ownership::Ours) {
+    let handle = match (&plan.handle, plan.ours) {
         (Some(h), true) => h.clone(),
         _ => {
             membership.rebuild = Some(record);
@@ -305,7 +323,7 @@ async fn rebuild_step(
             );
         }
     };
-    let (namespace, cluster) = (plan.desired.namespace.as_str(), plan.desired.name.as_str());
+    let (namespace, cluster) = (plan.namespace, plan.name);
     let pods = match site_io::list_pods(&handle, namespace, cluster).await {
         Ok(pods) => pods,
         Err(e) => {
@@ -379,7 +397,7 @@ async fn rebuild_step(
                 "the rebuild of pod {pod} from {source} ended in Error {attempts} times (spec.replication.rebuild.retries: {}); see CassKop's podLastOperation and the pod's logs, then label it {STATUS}={TO_DO} to try again",
                 policy.limits.retries
             );
-            let previous = plan.previous.as_ref().and_then(|p| p.message.as_deref());
+            let previous = plan.previous_message;
             status::site_warning_once(ctx, mc, previous, "RebuildFailed", &message, plan_ref(plan))
                 .await;
             // Looked at now and then: a pod relabelled `ToDo` by hand resumes the rebuild.

@@ -361,8 +361,20 @@ async fn act(
     };
     let (state, message) = match plan.join.clone() {
         Some(join) => {
+            let site = joining::JoiningSite {
+                key: &plan.key,
+                namespace: &plan.desired.namespace,
+                name: &plan.desired.name,
+                handle: plan.view.handle.clone(),
+                ours: plan.ownership == Ownership::Ours,
+                casskop_ready: plan.ownership == Ownership::Ours
+                    && plan.in_sync
+                    && plan.readiness == Some(SiteReadiness::Ready),
+                awaited: plan.awaited.as_ref(),
+                previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
+            };
             let (state, message, again) =
-                joining::advance(ctx, mc, ring, &plan, join, (state, message), &mut status).await;
+                joining::advance(ctx, mc, ring, &site, join, (state, message), &mut status).await;
             delay = min_delay(delay, again);
             (state, message)
         }
