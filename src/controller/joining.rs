@@ -64,12 +64,14 @@ impl JoinBook {
 }
 
 /// The join in progress at a site, if any: the newest of this process's record and the
-/// ring's status; a new one when the site is new to a ring whose other sites are all Ready.
+/// ring's status; a new one when the site is new to a ring whose other sites are all Ready
+/// (`new_site`: the status has no entry for the site under any name).
 pub(crate) fn membership(
     ctx: &Context,
     mc: &MultiCasskop,
     key: &SiteKey,
     previous: Option<&SiteStatus>,
+    new_site: bool,
     others: &[SiteState],
 ) -> Option<MembershipStatus> {
     let uid = mc.uid().unwrap_or_default();
@@ -80,7 +82,7 @@ pub(crate) fn membership(
             Some(m) => m,
             None => p.membership.clone().filter(joins),
         },
-        None if joining::is_joining(false, others) => {
+        None if joining::is_joining(!new_site, others) => {
             Some(remembered.flatten().unwrap_or_else(joining::started))
         }
         None => remembered.flatten(),

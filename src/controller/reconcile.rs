@@ -282,7 +282,9 @@ async fn plan_site<'a>(
         .filter(|s| s.site != desired.site && federation.sites.iter().any(|f| f.site == s.site))
         .map(|s| s.state)
         .collect();
-    let join = joining::membership(ctx, mc, &key, prev.as_ref(), &others);
+    // New to the ring: no entry for the site under any name (a renamed cluster is no join).
+    let new_site = !previous.iter().any(|s| s.site == desired.site);
+    let join = joining::membership(ctx, mc, &key, prev.as_ref(), new_site, &others);
     SitePlan {
         key,
         desired,
