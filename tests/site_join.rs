@@ -198,7 +198,7 @@ fn most_at_once_counts_overlaps_from_whole_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_site_joins_a_ready_ring_and_is_rebuilt_two_pods_at_a_time() {
-    let env = env("join").await;
+    let mut env = env("join").await;
     let replication =
         json!({ "keyspaces": ["app"], "rebuild": { "maxConcurrent": 2, "retries": 1 } });
     env.create(small_ring(
@@ -255,6 +255,15 @@ async fn a_fourth_site_joins_a_ready_ring_and_is_rebuilt_two_pods_at_a_time() {
         early.is_empty(),
         "pods asked before the acknowledgement: {early:?}"
     );
+
+    // The join lives in the ring's status: a restarted controller still waits for the
+    // acknowledgement with the same statements.
+    env.restart_controller(|s| s).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = env.mcs().get("ring").await.expect("ring");
+    let kept = site_state(&after, NEW).cloned().expect("site-d");
+    assert_eq!(kept.state, SiteState::AwaitingReplication, "{kept:#?}");
+    assert_eq!(kept.membership.as_ref(), Some(&join), "{kept:#?}");
 
     acknowledge(&env, &command);
     let rebuilding = wait_mc(&env, "site-d Rebuilding", |mc| {
