@@ -10,9 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-use crate::api::{
-    MembershipStatus, MultiCasskop, RebuildStatus, SiteState, SiteStatus, WriteRecord,
-};
+use crate::api::{MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteRecord};
 use crate::controller::Context;
 use crate::controller::ledger::SiteKey;
 use crate::controller::ownership::sites_in_annotation;
@@ -462,6 +460,6 @@ async fn rebuild_step(
             (SiteState::Rebuilding, message, Some(REBUILD_POLL))
         }
     };
-    membership.rebuild = Some(RebuildStatus { ..record });
+    membership.rebuild = Some(record);
     reply
 }
