@@ -77,7 +77,7 @@ mod tests {
             .flatten()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, vec!["Ready", "Phase", "Age"]);
+        assert_eq!(columns, vec!["Ready", "Phase", "Site", "Age"]);
     }
 
     #[test]

@@ -39,8 +39,6 @@ pub const RELEASE_FIELD_MANAGER: &str = "multi-casskop/release";
 pub const SITE_NAMESPACE_ANNOTATION: &str = "multicasskop.db.orange.com/site-namespace";
 /// Name of the service account, role and binding `multi-casskop site add` creates at a site.
 pub const SITE_ACCOUNT: &str = "multi-casskop-site";
-/// Field manager of the pod labels that ask CassKop for pod operations (a joining site's rebuild).
-pub const POD_OPERATION_FIELD_MANAGER: &str = "multi-casskop/pod-operation";
 /// Field manager of what `multi-casskop site add` writes.
 pub const SITE_ADD_FIELD_MANAGER: &str = "multi-casskop/site-add";
 
@@ -51,6 +49,14 @@ pub const REPLICATION_ADDED_ANNOTATION: &str = "multicasskop.db.orange.com/repli
 /// Annotation on a MultiCasskop: comma-separated sites whose DCs the user dropped from every
 /// keyspace's replication: a leaving site is scaled to zero only then.
 pub const REPLICATION_DROPPED_ANNOTATION: &str = "multicasskop.db.orange.com/replication-dropped";
+
+/// Field manager of the pod label patches that ask CassKop for pod operations at sites.
+pub const POD_OPERATION_FIELD_MANAGER: &str = "multi-casskop/pod-operation";
+
+/// Annotation on a MultiCasskop: any new value asks again for a scale-to-zero CassKop refused
+/// at a site that left the ring (`Blocked`), once; the same value never asks twice, so a
+/// refusal costs no further writes until the user acts (e.g. `--overwrite ...retry=$(date +%s)`).
+pub const RETRY_ANNOTATION: &str = "multicasskop.db.orange.com/retry";
 
 /// CassKop's pod operation labels (`controllers/cassandracluster/pod_operation.go`).
 pub mod pod_operation {

@@ -387,8 +387,9 @@ async fn deletion_with_and_without_delete_flag() {
     }
 }
 
-/// Site removal with deleteCassandraCluster: the leaving site is scaled to zero first, then
-/// deleted, and its seeds leave the other sites' lists.
+/// Site removal with deleteCassandraCluster: the leaving site of a Ready ring waits for the
+/// replication acknowledgement, is scaled to zero, then deleted, and its seeds leave the other
+/// sites' lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_site_is_decommissioned_then_deleted() {
     let env = Env::new("remove").await;
@@ -400,6 +401,20 @@ async fn removed_site_is_decommissioned_then_deleted() {
         json!({ "override": { "site-c": null }, "seeds": { "domains": { "site-c": null } } }),
     )
     .await;
+    env.wait_mc("ring", "site-c awaiting the replication change", |mc| {
+        site_state(mc, "site-c").is_some_and(|s| s.state == "AwaitingReplication")
+    })
+    .await;
+    env.mcs()
+        .patch(
+            "ring",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                multi_casskop::labels::REPLICATION_DROPPED_ANNOTATION: "site-c"
+            } } })),
+        )
+        .await
+        .expect("acknowledged");
     env.wait_cc("site-c", "deleted", |o| o.is_none()).await;
     let scaled = recorder.first("site-c", |o| {
         spec_field(o, "/spec/topology/dc/0/nodesPerRacks") == Some(&json!(0)) && running_done(o)

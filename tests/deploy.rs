@@ -368,6 +368,9 @@ const CASSANDRACLUSTER_RULES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// At a site, besides its CassandraClusters: pod labels, to ask CassKop for pod operations.
+const SITE_POD_RULE: (&str, &str, &[&str]) = ("", "pods", &["get", "list", "patch"]);
+
 const CONTROLLER_NS_RULES: &[(&str, &str, &[&str])] = &[
     ("", "secrets", &["get", "list", "watch"]),
     (
@@ -698,7 +701,7 @@ async fn monitoring_overlay_adds_only_a_service_monitor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn site_rbac_grants_only_cassandraclusters() {
+async fn site_rbac_grants_cassandraclusters_and_pod_labels_only() {
     let docs = kustomize("deploy/site-rbac");
     let strict = kustomize("deploy/site-rbac/namespaced");
     assert_eq!(
@@ -728,9 +731,11 @@ async fn site_rbac_grants_only_cassandraclusters() {
         .map(String::from)
         .into()
     );
+    let mut site_rules = CASSANDRACLUSTER_RULES.to_vec();
+    site_rules.push(SITE_POD_RULE);
     assert_eq!(
         rules(one(&docs, "Role", "multi-casskop-site")),
-        expect_rules(CASSANDRACLUSTER_RULES)
+        expect_rules(&site_rules)
     );
     assert_eq!(
         rules(one(&docs, "ClusterRole", "multi-casskop-site")),

@@ -112,6 +112,35 @@ async fn kubectl_wait_for_ready_returns_when_every_site_is_done() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The printer columns: ready sites, phase, the site in progress (none once Ready), age.
+    let kubeconfig = env
+        .sites
+        .get("site-a")
+        .expect("site-a")
+        .kubeconfig_path()
+        .to_path_buf();
+    let get = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["get", "multicasskop/ring", "-n", &env.namespace])
+        .output()
+        .expect("kubectl get runs");
+    let table = String::from_utf8_lossy(&get.stdout);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(|r| r.as_slice()),
+        Some(&["NAME", "READY", "PHASE", "SITE", "AGE"][..]),
+        "{table}"
+    );
+    assert_eq!(
+        rows.get(1).map(|r| &r[..3]),
+        Some(&["ring", "3/3", "Ready"][..]),
+        "{table}"
+    );
+    assert_eq!(rows[1].len(), 4, "no site in progress once Ready: {table}");
     // When kubectl returned, every site had finished: CassKop's own status says so.
     for site in SITES {
         let cc = env.ccs(site).get("cass").await.expect("exists");

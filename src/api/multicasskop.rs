@@ -25,6 +25,7 @@ use super::cassandracluster::CassandraClusterView;
     status = "MultiCasskopStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.readySites","description":"Sites ready / sites in the ring"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Overall state of the ring"}"#,
+    printcolumn = r#"{"name":"Site","type":"string","jsonPath":".status.siteInProgress","description":"The site being worked on, or waiting for you"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -201,6 +202,10 @@ pub struct MultiCasskopStatus {
     /// Ready sites over sites in the ring, e.g. `2/3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_sites: Option<String>,
+    /// The first site, in rollout order, that is being worked on or waits for the user
+    /// (progressing, blocked, failed, joining, leaving); absent when none is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_in_progress: Option<String>,
     /// `Ready`, `Progressing` and `Degraded`, in the standard condition shape.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -348,6 +353,13 @@ pub struct NodeRecord {
     /// was lost.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// How many times a `remove` of this node was asked at a surviving site (the site was lost).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One write of multi-casskop at a site, as the API server answered it.

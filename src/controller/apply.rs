@@ -159,7 +159,7 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
             let state = match &error {
                 SiteError::Unreachable { .. } => SiteState::Unreachable,
                 SiteError::Rejected { .. } => SiteState::Invalid,
-                SiteError::Api { .. } => SiteState::Failed,
+                SiteError::Api { .. } | SiteError::Pods { .. } => SiteState::Failed,
             };
             let message = error.to_string();
             let reason = if state == SiteState::Invalid {

@@ -39,9 +39,47 @@ pub enum SiteError {
         /// The API server's explanation, with a hint.
         message: String,
     },
+    /// A request about pods at the site failed (listing them, or labelling one for a pod
+    /// operation).
+    #[error("site {site}: {action} {what} in namespace {namespace} failed: {message}")]
+    Pods {
+        /// Site.
+        site: String,
+        /// What we tried.
+        action: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// The pods concerned (`pod <name>`, or `pods of <cluster>`).
+        what: String,
+        /// The API server's explanation.
+        message: String,
+    },
 }
 
 impl SiteError {
+    /// Classifies a client error about pods (`what`) at `site`: an unanswered request is
+    /// `Unreachable`, anything else is [`SiteError::Pods`].
+    pub fn from_kube_pods(
+        site: &str,
+        action: &'static str,
+        namespace: &str,
+        what: &str,
+        error: kube::Error,
+    ) -> Self {
+        match Self::from_kube(site, action, namespace, what, error) {
+            unreachable @ SiteError::Unreachable { .. } => unreachable,
+            SiteError::Rejected { message, .. }
+            | SiteError::Api { message, .. }
+            | SiteError::Pods { message, .. } => SiteError::Pods {
+                site: site.to_string(),
+                action,
+                namespace: namespace.to_string(),
+                what: what.to_string(),
+                message,
+            },
+        }
+    }
+
     /// Classifies a client error from `site` while doing `action` on `namespace/name`.
     pub fn from_kube(
         site: &str,
@@ -96,79 +134,6 @@ impl SiteError {
             },
             other => SiteError::Unreachable {
                 site,
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
-/// What failed while reading or labelling the pods of a site's CassandraCluster (the pod
-/// operations of a joining site's rebuild).
-#[derive(Debug, thiserror::Error)]
-pub enum PodError {
-    /// The site did not answer in time or at all.
-    #[error(
-        "site {site} is unreachable while {action} pods of CassandraCluster {namespace}/{cluster}: {message}"
-    )]
-    Unreachable {
-        /// Site.
-        site: String,
-        /// What we tried.
-        action: &'static str,
-        /// Namespace.
-        namespace: String,
-        /// CassandraCluster whose pods these are.
-        cluster: String,
-        /// Cause.
-        message: String,
-    },
-    /// The site's API server refused the request.
-    #[error("site {site}: {action} pod(s) {namespace}/{name} failed: {message}")]
-    Api {
-        /// Site.
-        site: String,
-        /// What we tried.
-        action: &'static str,
-        /// Namespace.
-        namespace: String,
-        /// Pod (or the selector of the list).
-        name: String,
-        /// The API server's explanation, with a hint.
-        message: String,
-    },
-}
-
-impl PodError {
-    /// Classifies a client error from `site` while doing `action` on pods `namespace/name` of
-    /// CassandraCluster `cluster`.
-    pub fn from_kube(
-        site: &str,
-        action: &'static str,
-        (namespace, cluster, name): (&str, &str, &str),
-        error: kube::Error,
-    ) -> Self {
-        match error {
-            kube::Error::Api(status) => {
-                let hint = match status.code {
-                    403 => {
-                        "; the site's service account needs get, list and patch on pods in that namespace: run `multi-casskop site add` again (deploy/site-rbac)"
-                    }
-                    404 => "; the pod is gone (it is looked for again at the next reconcile)",
-                    _ => "",
-                };
-                PodError::Api {
-                    site: site.into(),
-                    action,
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    message: format!("{} ({}){hint}", status.message, status.code),
-                }
-            }
-            other => PodError::Unreachable {
-                site: site.into(),
-                action,
-                namespace: namespace.into(),
-                cluster: cluster.into(),
                 message: other.to_string(),
             },
         }
@@ -254,28 +219,5 @@ mod tests {
         );
         assert!(matches!(unreachable, SiteError::Unreachable { .. }));
         assert!(unreachable.to_string().starts_with("site b is unreachable"));
-    }
-
-    #[test]
-    fn pod_errors_say_what_to_grant() {
-        let forbidden = PodError::from_kube(
-            "d",
-            "label",
-            ("ns", "cass", "cass-dc4-rack1-0"),
-            api_error(403),
-        );
-        let text = forbidden.to_string();
-        assert!(
-            text.starts_with("site d: label pod(s) ns/cass-dc4-rack1-0 failed"),
-            "{text}"
-        );
-        assert!(text.contains("get, list and patch on pods"), "{text}");
-        let down = PodError::from_kube(
-            "d",
-            "list",
-            ("ns", "cass", "-"),
-            kube::Error::Service("refused".into()),
-        );
-        assert!(matches!(down, PodError::Unreachable { .. }), "{down}");
     }
 }

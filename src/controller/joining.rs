@@ -1,7 +1,7 @@
 //! A site joining a ring that was Ready without it, driven from the reconcile: the replication
 //! gate (statements in status and an Event, then the acknowledgement annotation) and the
-//! rebuild (CassKop's `rebuild` pod operation through pod labels), around the pure decisions of
-//! [`crate::core::joining`] and [`crate::core::rebuild`].
+//! rebuild (CassKop's `rebuild` pod operation through pod labels, [`site_io`]), around the pure
+//! decisions of [`crate::core::joining`] and [`crate::core::rebuild`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -324,7 +324,7 @@ async fn rebuild_step(
         }
     };
     let (namespace, cluster) = (plan.namespace, plan.name);
-    let pods = match site_io::list_pods(&handle, namespace, cluster).await {
+    let pods = match site_io::list_cluster_pods(&handle, namespace, cluster).await {
         Ok(pods) => pods,
         Err(e) => {
             membership.rebuild = Some(record);
@@ -346,13 +346,13 @@ async fn rebuild_step(
     let mut next = rebuild::plan(&pods, &record.pods, policy.limits, idle);
     let mut failed_write = None;
     for (i, pod) in next.ask.iter().enumerate() {
-        let labels: BTreeMap<String, String> = [
-            (NAME.to_string(), REBUILD.to_string()),
-            (STATUS.to_string(), TO_DO.to_string()),
-            (ARGUMENT.to_string(), source.clone()),
+        let labels: BTreeMap<String, Option<String>> = [
+            (NAME.to_string(), Some(REBUILD.to_string())),
+            (STATUS.to_string(), Some(TO_DO.to_string())),
+            (ARGUMENT.to_string(), Some(source.clone())),
         ]
         .into();
-        if let Err(e) = site_io::label_pod(&handle, (namespace, cluster, pod), &labels).await {
+        if let Err(e) = site_io::label_pod_operation(&handle, namespace, pod, None, &labels).await {
             failed_write = Some((i, e));
             break;
         }

@@ -2,7 +2,12 @@
 //! or name is no longer what the spec computes (the site left `spec.override`, or
 //! `base.metadata.name` changed). Only objects proven ours (recorded UID) are touched: with
 //! `deleteCassandraCluster` unset or false they are left running and reported `Orphaned`;
-//! with true they are first scaled to zero (CassKop decommissions the nodes), then deleted.
+//! with true, a site of a ring that held data first waits for the user to drop its DCs from the
+//! keyspaces' replication (`AwaitingReplication`, acknowledged with the `replication-dropped`
+//! annotation), then is scaled to zero (CassKop decommissions the nodes), then deleted. A scale
+//! CassKop refuses is `Blocked` and not written again until the user acts. A lost site
+//! (unreachable, given up with the abandon annotation) has its nodes removed from a surviving
+//! site instead ([`lost_site`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,34 +17,50 @@ use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
 use tracing::info;
 
-use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord};
+use crate::api::{
+    MembershipChange, MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteKind, WriteRecord,
+};
 use crate::controller::Context;
 use crate::controller::dereference::status_view;
 use crate::controller::ledger::SiteKey;
-use crate::controller::ownership::{self, Claim, Ownership};
+use crate::controller::lost_site::{self, Survivor};
+use crate::controller::ownership::{self, Claim, Ownership, sites_in_annotation};
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;
 use crate::core::evidence::CasskopEvidence;
+use crate::core::leaving::{LeaveFacts, LeaveStep, is_scale_digest, leave_step, scale_digest};
+use crate::core::lost_nodes::node_records;
 use crate::core::readiness::{ACTION_CORRECT_CRD_CONFIG, Observation, SiteReadiness, acknowledged};
+use crate::core::replication::{SiteDcs, acknowledge_command, statements};
+use crate::labels::{ABANDON_SITES_ANNOTATION, REPLICATION_DROPPED_ANNOTATION, RETRY_ANNOTATION};
 use crate::sites::{SiteHandle, cassandra_cluster_resource};
 
-/// The spec digest recorded for our scale-to-zero write (a refusal of it is remembered too).
-const SCALE_TO_ZERO: &str = "scale-to-zero";
+/// The ring after the change, as the leaving sites need it.
+pub(crate) struct RingAfter<'a> {
+    /// `(site, namespace, name)` of every object the spec computes.
+    pub desired: &'a BTreeSet<(String, String, String)>,
+    /// The DCs of the sites that stay (for the replication statements).
+    pub remaining: Vec<SiteDcs>,
+    /// Sites that stay and are Ready and reachable, in rollout order (where a lost site's
+    /// nodes are removed from).
+    pub survivors: Vec<Survivor>,
+}
 
-/// Handles the objects of `previous` that are no longer `desired` (site, namespace, name).
+/// Handles the objects of `previous` that are no longer desired (site, namespace, name).
 pub(crate) async fn leavers(
     mc: &MultiCasskop,
     ctx: &Context,
-    desired: &BTreeSet<(String, String, String)>,
+    ring: &RingAfter<'_>,
     previous: &[SiteStatus],
 ) -> Vec<(SiteStatus, SiteOutcome, Option<Duration>)> {
     let delete = mc.spec.delete_cassandra_cluster == Some(true);
     let namespace = mc.namespace().unwrap_or_default();
+    let abandoned = sites_in_annotation(mc.annotations(), ABANDON_SITES_ANNOTATION);
     let mut out = Vec::new();
     for prev in previous {
         let id = (prev.site.clone(), prev.namespace.clone(), prev.name.clone());
-        if desired.contains(&id) || prev.name.is_empty() {
+        if ring.desired.contains(&id) || prev.name.is_empty() {
             continue;
         }
         // Its own ledger key: after a rename the same site also holds the new object.
@@ -48,7 +69,18 @@ pub(crate) async fn leavers(
             &mc.name_any(),
             &format!("{}:{}/{}", prev.site, prev.namespace, prev.name),
         );
-        let Some(handle) = ctx.sites.get(&prev.site) else {
+        let handle = ctx.sites.get(&prev.site);
+        let reachable = handle.as_ref().is_some_and(|h| h.health().reachable);
+        if !reachable && abandoned.contains(&prev.site) {
+            // Lost and given up: never touched again; its nodes leave the ring from a
+            // surviving site. `None`: every node is removed, the entry is dropped.
+            match lost_site::remove_nodes(mc, ctx, prev, &ring.survivors).await {
+                Some(entry) => out.push(entry),
+                None => ctx.ledger.forget(&key),
+            }
+            continue;
+        }
+        let Some(handle) = handle else {
             continue;
         };
         let object = stored(&handle, &prev.namespace, &prev.name);
@@ -66,7 +98,14 @@ pub(crate) async fn leavers(
             continue;
         }
         let Some(object) = object else { continue };
-        out.push(leaver(mc, ctx, &key, &handle, &object, prev, delete).await);
+        let leaving = Leaving {
+            mc,
+            ctx,
+            key: &key,
+            site: &handle,
+            prev,
+        };
+        out.push(leaver(&leaving, &object, delete, &ring.remaining).await);
     }
     out
 }
@@ -81,29 +120,43 @@ pub(crate) fn stored(handle: &SiteHandle, namespace: &str, name: &str) -> Option
 }
 
 async fn leaver(
-    mc: &MultiCasskop,
-    ctx: &Context,
-    key: &SiteKey,
-    site: &SiteHandle,
+    leaving: &Leaving<'_>,
     object: &DynamicObject,
-    prev: &SiteStatus,
     delete: bool,
+    remaining: &[SiteDcs],
 ) -> (SiteStatus, SiteOutcome, Option<Duration>) {
+    let Leaving {
+        mc,
+        ctx,
+        key,
+        site,
+        prev,
+    } = *leaving;
     let view = status_view(object);
+    let reachable = site.health().reachable;
     let mut status = SiteStatus {
         site: site.name.clone(),
         namespace: prev.namespace.clone(),
         name: prev.name.clone(),
         uid: object.uid(),
-        reachable: site.health().reachable,
+        reachable,
         phase: view.phase.clone(),
         last_cluster_action: view.last_cluster_action.clone(),
         last_cluster_action_status: view.last_cluster_action_status.clone(),
         seedlist: view.seedlist.clone().unwrap_or_default(),
         last_write: ctx.ledger.awaited(key, prev.last_write.as_ref()),
         refused_spec: prev.refused_spec.clone(),
+        nodes: prev.nodes.clone(),
         ..Default::default()
     };
+    let observed_nodes = object
+        .data
+        .get("status")
+        .map(node_records)
+        .unwrap_or_default();
+    if reachable {
+        status.nodes = observed_nodes.clone();
+    }
     let json = serde_json::to_value(object).unwrap_or_default();
     let evidence = CasskopEvidence::from_object(&json);
     let obs = Observation {
@@ -112,55 +165,100 @@ async fn leaver(
         status: &view,
         holds_our_spec: site_io::scaled_to_zero(object),
     };
-    let scaled_by_us = status
-        .last_write
-        .as_ref()
-        .is_some_and(|w| w.spec_digest == SCALE_TO_ZERO);
-    if scaled_by_us
-        && !obs.holds_our_spec
-        && view.last_cluster_action.as_deref() == Some(ACTION_CORRECT_CRD_CONFIG)
-        && acknowledged(&obs, status.last_write.as_ref())
-    {
-        status.refused_spec = Some(SCALE_TO_ZERO.into());
+    if let Some(write) = status.last_write.as_ref().filter(|w| {
+        is_scale_digest(&w.spec_digest)
+            && !obs.holds_our_spec
+            && view.last_cluster_action.as_deref() == Some(ACTION_CORRECT_CRD_CONFIG)
+            && acknowledged(&obs, Some(w))
+    }) {
+        status.refused_spec = Some(write.spec_digest.clone());
     }
-    let leaving = Leaving {
-        mc,
-        ctx,
-        key,
-        site,
-        prev,
+    let annotations = mc.annotations();
+    let dropped = sites_in_annotation(annotations, REPLICATION_DROPPED_ANNOTATION);
+    let was_leaving = prev
+        .membership
+        .as_ref()
+        .is_some_and(|m| m.change == MembershipChange::Leave);
+    let mut facts = LeaveFacts {
+        delete,
+        deleting: object.metadata.deletion_timestamp.is_some(),
+        needs_acknowledgement: prev.state == SiteState::Ready || was_leaving,
+        acknowledged: dropped.contains(&site.name),
+        holds_zero: obs.holds_our_spec,
+        refused: status.refused_spec.clone(),
+        scale_digest: scale_digest(
+            annotations
+                .get(REPLICATION_DROPPED_ANNOTATION)
+                .map(String::as_str),
+            annotations.get(RETRY_ANNOTATION).map(String::as_str),
+        ),
+        decommissioned: false,
     };
     let mut delay = None;
-    let (state, message) = if !delete {
-        (SiteState::Orphaned, "left the ring; its CassandraCluster is left running, unmanaged (deleteCassandraCluster is not true)".to_string())
-    } else if object.metadata.deletion_timestamp.is_some() {
-        (
-            SiteState::Deleting,
-            "deleting; waiting for CassKop to finish".to_string(),
-        )
-    } else if status.refused_spec.as_deref() == Some(SCALE_TO_ZERO) {
-        (
-            SiteState::Blocked,
-            format!(
-                "CassKop at site {} refused to scale the DC to 0 (CorrectCRDConfig): drop the DC from every keyspace's replication first, then delete the CassandraCluster at the site or add the site back",
-                site.name
-            ),
-        )
-    } else if !site_io::scaled_to_zero(object) {
-        scale_down(&leaving, object, &mut status, &mut delay).await
-    } else {
+    if facts.delete && facts.holds_zero && !facts.deleting {
         let (readiness, recheck) = ctx.ledger.judge(key, status.last_write.as_ref(), &obs);
         delay = recheck;
-        match readiness {
-            SiteReadiness::Ready => remove(&leaving, &mut delay).await,
-            other => (
-                SiteState::Decommissioning,
-                format!(
-                    "waiting for the decommission: {}",
-                    other.describe(&site.name)
-                ),
+        facts.decommissioned = readiness == SiteReadiness::Ready;
+        status.message = Some(readiness.describe(&site.name));
+    }
+    let step = leave_step(&facts);
+    let statements = statements(
+        remaining,
+        &mc.spec
+            .replication
+            .as_ref()
+            .map(|r| r.keyspaces.clone())
+            .unwrap_or_default(),
+        mc.spec
+            .replication
+            .as_ref()
+            .and_then(|r| r.replication_factor),
+    );
+    if facts.delete && facts.needs_acknowledgement {
+        status.membership = Some(MembershipStatus {
+            change: MembershipChange::Leave,
+            statements: statements.clone(),
+            acknowledge_with: Some(acknowledge_command(
+                &mc.namespace().unwrap_or_default(),
+                &mc.name_any(),
+                REPLICATION_DROPPED_ANNOTATION,
+                &dropped,
+                &site.name,
+            )),
+            acknowledged: facts.acknowledged,
+            rebuild: None,
+        });
+    }
+    let (state, message) = match step {
+        LeaveStep::Orphan => (
+            SiteState::Orphaned,
+            "left the ring; its CassandraCluster is left running, unmanaged (deleteCassandraCluster is not true)".to_string(),
+        ),
+        LeaveStep::Deleting => (
+            SiteState::Deleting,
+            "deleting; waiting for CassKop to finish".to_string(),
+        ),
+        LeaveStep::AwaitReplication => await_replication(leaving, &status).await,
+        LeaveStep::Blocked => blocked(leaving, &statements).await,
+        LeaveStep::ScaleToZero if !reachable => (
+            SiteState::Unreachable,
+            format!(
+                "left the ring but site {} does not answer: it is scaled to zero once it does. If it is lost for good, give it up with {ABANDON_SITES_ANNOTATION}={} so its nodes are removed from the ring from a surviving site",
+                site.name, site.name
             ),
+        ),
+        LeaveStep::ScaleToZero => {
+            scale_down(leaving, object, &facts.scale_digest, &mut status, &mut delay).await
         }
+        LeaveStep::Decommissioning => (
+            SiteState::Decommissioning,
+            format!(
+                "decommissioning: {} node(s) left ({})",
+                observed_nodes.len(),
+                status.message.clone().unwrap_or_default()
+            ),
+        ),
+        LeaveStep::Delete => remove(leaving, &mut delay).await,
     };
     status.state = state;
     status.message = Some(message.clone());
@@ -176,6 +274,65 @@ async fn leaver(
     )
 }
 
+/// Shows the statements that drop the site's DCs and waits for the acknowledgement; announces
+/// them once, in an Event.
+async fn await_replication(leaving: &Leaving<'_>, status: &SiteStatus) -> (SiteState, String) {
+    let Leaving {
+        mc,
+        ctx,
+        site,
+        prev,
+        ..
+    } = *leaving;
+    let Some(membership) = status.membership.as_ref() else {
+        return (SiteState::AwaitingReplication, String::new());
+    };
+    let command = membership.acknowledge_with.clone().unwrap_or_default();
+    let message = format!(
+        "left the ring: drop its DCs from every keyspace's replication (the statements in membership.statements, at any node of another site), then acknowledge with: {command}. Nothing is scaled down until then"
+    );
+    if prev.state != SiteState::AwaitingReplication {
+        info!(multicasskop = %mc.name_any(), site = %site.name, "waiting for the replication to drop the site");
+        status::site_event(
+            ctx,
+            mc,
+            EventKind::Normal,
+            "AwaitingReplication",
+            format!(
+                "site {} left the ring: run {} then acknowledge with: {command}",
+                site.name,
+                membership.statements.join(" ")
+            ),
+            Some(status::at_site(&site.name, &prev.namespace, &prev.name)),
+        )
+        .await;
+    }
+    (SiteState::AwaitingReplication, message)
+}
+
+/// CassKop refused the scale write asked under the current annotations: nothing is written
+/// until the user acts; warned once.
+async fn blocked(leaving: &Leaving<'_>, statements: &[String]) -> (SiteState, String) {
+    let Leaving {
+        mc,
+        ctx,
+        site,
+        prev,
+        ..
+    } = *leaving;
+    let message = format!(
+        "CassKop at site {} refused to scale the DC to 0 (lastClusterAction CorrectCRDConfig: keyspaces still replicate to it). Run {} then ask again with: kubectl annotate multicasskop {} -n {} --overwrite {RETRY_ANNOTATION}=$(date +%s)",
+        site.name,
+        statements.join(" "),
+        mc.name_any(),
+        mc.namespace().unwrap_or_default()
+    );
+    let previous = prev.message.as_deref();
+    let related = status::at_site(&site.name, &prev.namespace, &prev.name);
+    status::site_warning_once(ctx, mc, previous, "Refused", &message, related).await;
+    (SiteState::Blocked, message)
+}
+
 /// One leaving object and where it is.
 struct Leaving<'a> {
     mc: &'a MultiCasskop,
@@ -189,6 +346,7 @@ struct Leaving<'a> {
 async fn scale_down(
     leaving: &Leaving<'_>,
     object: &DynamicObject,
+    spec_digest: &str,
     status: &mut SiteStatus,
     delay: &mut Option<Duration>,
 ) -> (SiteState, String) {
@@ -206,7 +364,7 @@ async fn scale_down(
                 generation: stored.metadata.generation.unwrap_or_default(),
                 kind: WriteKind::Spec,
                 annotation_digest: None,
-                spec_digest: SCALE_TO_ZERO.into(),
+                spec_digest: spec_digest.into(),
                 confirmed: false,
             };
             status.last_write = Some(record.clone());

@@ -10,6 +10,7 @@ pub mod error;
 mod joining;
 mod leaving;
 pub mod ledger;
+mod lost_site;
 mod ownership;
 mod poison;
 pub mod reconcile;

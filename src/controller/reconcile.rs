@@ -23,13 +23,17 @@ use crate::controller::error::{Error, findings_message};
 use crate::controller::joining;
 use crate::controller::leaving;
 use crate::controller::ledger::SiteKey;
+use crate::controller::lost_site::Survivor;
 use crate::controller::ownership::{self, Claim, Ownership};
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;
 use crate::core::evidence::{CasskopEvidence, digest};
 use crate::core::federation::{Federation, FederationInput, plan_federation_with};
+use crate::core::lost_nodes::node_records;
 use crate::core::readiness::{Observation, SiteReadiness};
+use crate::core::replication::SiteDcs;
 use crate::core::rollout::{SiteFacts, Step, plan_rollout};
+use crate::core::seeds::effective_topology;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::core::sync::{SyncState, sync_state};
 
@@ -167,7 +171,27 @@ async fn reconcile_ring(
         .iter()
         .map(|s| (s.site.clone(), s.namespace.clone(), s.name.clone()))
         .collect();
-    for (site_status, outcome, delay) in leaving::leavers(mc, ctx, &desired, &previous).await {
+    let ring = leaving::RingAfter {
+        desired: &desired,
+        remaining: federation
+            .sites
+            .iter()
+            .map(|s| SiteDcs {
+                site: s.site.clone(),
+                dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
+            })
+            .collect(),
+        survivors: sites
+            .iter()
+            .filter(|(s, o)| o.state == SiteState::Ready && s.reachable)
+            .map(|(s, _)| Survivor {
+                site: s.site.clone(),
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            })
+            .collect(),
+    };
+    for (site_status, outcome, delay) in leaving::leavers(mc, ctx, &ring, &previous).await {
         retry = min_delay(retry, delay);
         sites.push((site_status, outcome));
     }
@@ -408,6 +432,16 @@ async fn act(
     {
         fill_casskop_view(&mut status, o);
     }
+    // The nodes as CassKop reports them while the site is healthy; the last ones known otherwise
+    // (what removing them needs if the site is lost).
+    status.nodes = match object.as_ref().filter(|_| state == SiteState::Ready) {
+        Some(o) => o.data.get("status").map(node_records).unwrap_or_default(),
+        None => plan
+            .previous
+            .as_ref()
+            .map(|p| p.nodes.clone())
+            .unwrap_or_default(),
+    };
     describe(status, state, message, delay, federation, now)
 }
 

@@ -1,22 +1,22 @@
 //! Requests to sites: server-side apply of a site's CassandraCluster and its seed list, a
 //! look-up before creating, scaling a leaving site to zero, deleting, releasing objects we
-//! stop managing, and reading and labelling a CassandraCluster's pods (pod operations). Every request has a short deadline, so a hung site never freezes a reconcile
+//! stop managing, and listing and labelling CassKop's pods for pod operations. Every request has a short deadline, so a hung site never freezes a reconcile
 //! or leaves the ring's status stale: it is reported `Unreachable` instead.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
-
-use crate::controller::error::{PodError, SiteError};
+use crate::controller::error::SiteError;
 use crate::core::seeds::effective_topology;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::labels::{
-    OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, RELEASE_FIELD_MANAGER, SITE_FIELD_MANAGER, SITE_LABEL,
+    OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, POD_OPERATION_FIELD_MANAGER, RELEASE_FIELD_MANAGER,
+    SITE_FIELD_MANAGER, SITE_LABEL, pod_operation,
 };
 use crate::sites::{SiteHandle, cassandra_cluster_resource};
 
@@ -301,72 +301,63 @@ pub async fn release(site: &SiteHandle, namespace: &str, name: &str) -> Result<(
     result
 }
 
-/// The pods CassKop made for CassandraCluster `cluster` in `namespace` (label
-/// `cassandracluster=<cluster>`). Call only for an object proven ours.
-pub async fn list_pods(
+/// Lists the pods of CassandraCluster `cluster` at a site (CassKop's `cassandracluster` label).
+pub async fn list_cluster_pods(
     site: &SiteHandle,
     namespace: &str,
     cluster: &str,
-) -> Result<Vec<Pod>, PodError> {
-    let selector = format!("{}={cluster}", crate::labels::pod_operation::CLUSTER);
-    let unreachable = |message: String| PodError::Unreachable {
-        site: site.name.clone(),
-        action: "listing",
-        namespace: namespace.into(),
-        cluster: cluster.into(),
-        message,
-    };
-    let request = async {
-        let client = site.client().map_err(|e| unreachable(e.to_string()))?;
-        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        api.list(&ListParams::default().labels(&selector))
+) -> Result<Vec<Pod>, SiteError> {
+    let what = format!("pods of {cluster}");
+    let result = deadline(site, async {
+        let client = site.client().map_err(|e| SiteError::Unreachable {
+            site: site.name.clone(),
+            message: e.to_string(),
+        })?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let selector = format!("{}={cluster}", pod_operation::CLUSTER);
+        pods.list(&ListParams::default().labels(&selector))
             .await
             .map(|l| l.items)
-            .map_err(|e| {
-                PodError::from_kube(&site.name, "list", (namespace, cluster, &selector), e)
-            })
-    };
-    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, request).await {
-        Ok(result) => result,
-        Err(_) => Err(unreachable(format!(
-            "no answer within {} s",
-            SITE_REQUEST_TIMEOUT.as_secs()
-        ))),
-    }
+            .map_err(|e| SiteError::from_kube_pods(&site.name, "list", namespace, &what, e))
+    })
+    .await;
+    note(site, &result);
+    result
 }
 
-/// Sets `labels` on pod `namespace/pod` of CassandraCluster `cluster`: a JSON merge patch of
-/// those labels only (CassKop's own labels and everything else stay as they are).
-pub async fn label_pod(
+/// Sets (`Some`) or removes (`None`) labels of pod `namespace/pod` at a site, to ask CassKop for
+/// a pod operation (`operation-name`, `operation-status=ToDo`, `operation-argument`, ...). A JSON
+/// merge patch of `metadata.labels` only, with our field manager: nothing else of the pod is
+/// touched. The pod's resourceVersion, when given, guards against labelling a pod that changed
+/// since it was read.
+pub async fn label_pod_operation(
     site: &SiteHandle,
-    (namespace, cluster, pod): (&str, &str, &str),
-    labels: &std::collections::BTreeMap<String, String>,
-) -> Result<(), PodError> {
-    let patch = json!({ "metadata": { "labels": labels } });
-    let unreachable = |message: String| PodError::Unreachable {
-        site: site.name.clone(),
-        action: "labelling",
-        namespace: namespace.into(),
-        cluster: cluster.into(),
-        message,
-    };
-    let request = async {
-        let client = site.client().map_err(|e| unreachable(e.to_string()))?;
-        let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    namespace: &str,
+    pod: &str,
+    resource_version: Option<&str>,
+    labels: &BTreeMap<String, Option<String>>,
+) -> Result<Pod, SiteError> {
+    let what = format!("pod {pod}");
+    let mut metadata = json!({ "labels": labels });
+    if let Some(rv) = resource_version {
+        metadata["resourceVersion"] = json!(rv);
+    }
+    let patch = json!({ "metadata": metadata });
+    let result = deadline(site, async {
+        let client = site.client().map_err(|e| SiteError::Unreachable {
+            site: site.name.clone(),
+            message: e.to_string(),
+        })?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let params = PatchParams {
-            field_manager: Some(crate::labels::POD_OPERATION_FIELD_MANAGER.into()),
+            field_manager: Some(POD_OPERATION_FIELD_MANAGER.into()),
             ..Default::default()
         };
-        api.patch(pod, &params, &Patch::Merge(&patch))
+        pods.patch(pod, &params, &Patch::Merge(&patch))
             .await
-            .map(|_| ())
-            .map_err(|e| PodError::from_kube(&site.name, "label", (namespace, cluster, pod), e))
-    };
-    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, request).await {
-        Ok(result) => result,
-        Err(_) => Err(unreachable(format!(
-            "no answer within {} s",
-            SITE_REQUEST_TIMEOUT.as_secs()
-        ))),
-    }
+            .map_err(|e| SiteError::from_kube_pods(&site.name, "label", namespace, &what, e))
+    })
+    .await;
+    note(site, &result);
+    result
 }

@@ -239,6 +239,7 @@ pub async fn write(
         },
         phase: Some(summary.phase.to_string()),
         ready_sites: Some(summary.ready_sites.clone()),
+        site_in_progress: summary.site_in_progress.clone(),
         conditions: with_transition_times(
             &previous.conditions,
             &summary.conditions,

@@ -44,6 +44,29 @@ pub struct Summary {
     pub conditions: Vec<ConditionValue>,
     /// Every ring site is ready and none is paused: the spec is fully rolled out.
     pub rolled_out: bool,
+    /// The first site (in rollout order) that is being worked on or waits for the user.
+    pub site_in_progress: Option<String>,
+}
+
+/// The first site that is moving or stuck: what `kubectl get multicasskop` shows as `Site`.
+pub fn site_in_progress(outcomes: &[SiteOutcome]) -> Option<String> {
+    outcomes
+        .iter()
+        .find(|o| {
+            matches!(
+                o.state,
+                SiteState::Progressing
+                    | SiteState::Blocked
+                    | SiteState::Failed
+                    | SiteState::Joining
+                    | SiteState::AwaitingReplication
+                    | SiteState::Rebuilding
+                    | SiteState::Decommissioning
+                    | SiteState::Deleting
+                    | SiteState::RemovingNodes
+            )
+        })
+        .map(|o| o.site.clone())
 }
 
 /// Summarises site outcomes. `invalid` holds the input errors when the spec cannot be rolled
@@ -212,6 +235,7 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
         ready_sites,
         conditions: vec![ready_condition, progressing, degraded],
         rolled_out,
+        site_in_progress: site_in_progress(outcomes),
     }
 }
 
@@ -435,6 +459,33 @@ mod tests {
             );
             assert_eq!(condition(&s, "Degraded"), degraded, "{name}: Degraded");
             assert_eq!(s.rolled_out, rolled_out, "{name}: rolled out");
+        }
+    }
+
+    #[test]
+    fn site_in_progress_is_the_first_moving_or_stuck_site() {
+        let at = |states: &[SiteState]| -> Vec<SiteOutcome> {
+            states
+                .iter()
+                .enumerate()
+                .map(|(i, state)| SiteOutcome {
+                    site: format!("s{i}"),
+                    state: *state,
+                    overdue: false,
+                    message: String::new(),
+                })
+                .collect()
+        };
+        let cases: [(&[SiteState], Option<&str>); 6] = [
+            (&[Ready, Ready], None),
+            (&[Ready, Progressing, Queued], Some("s1")),
+            (&[Paused, Queued, Blocked], Some("s2")),
+            (&[Ready, AwaitingReplication], Some("s1")),
+            (&[Orphaned, Unreachable, Decommissioning], Some("s2")),
+            (&[Rebuilding, Failed], Some("s0")),
+        ];
+        for (states, want) in cases {
+            assert_eq!(site_in_progress(&at(states)).as_deref(), want, "{states:?}");
         }
     }
 

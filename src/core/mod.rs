@@ -7,6 +7,8 @@ pub mod aggregate;
 pub mod evidence;
 pub mod federation;
 pub mod joining;
+pub mod leaving;
+pub mod lost_nodes;
 pub mod merge;
 pub mod readiness;
 pub mod rebuild;

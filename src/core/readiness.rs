@@ -141,9 +141,11 @@ pub fn site_readiness(
     let settled = acknowledged_for.is_some_and(|d| d >= STATUS_SETTLE);
     // A status not proven to be from after CassKop saw our write may say anything about work in
     // progress, but never that our change is done or refused.
-    // Without a write of ours pending (none recorded, or one already confirmed at this
-    // generation) there is no change of ours for the status to predate.
-    let nothing_pending = record.is_none_or(|r| {
+    // Without a write of ours pending (a labels-only one, or one already confirmed at this
+    // generation) there is no change of ours for the status to predate. No record at all is
+    // not proof of that: a controller that died between a site write and the status write
+    // that records it leaves none, so the status must still be shown to be current.
+    let nothing_pending = record.is_some_and(|r| {
         r.kind == WriteKind::Metadata || (r.confirmed && r.generation == obs.generation)
     });
     let fresh = obs.evidence.status_follows_annotation() || settled || nothing_pending;
@@ -535,12 +537,32 @@ mod tests {
                 SiteReadiness::Settling,
             ),
             (
-                "nothing recorded and nothing pending: the status is CassKop's latest",
+                "nothing recorded (a write may have been lost with the status): a status from before the annotation is not proof",
                 4,
                 evidence(Some(4), "a4", 190, Some(185)),
                 status("Running", "UpdateDockerImage", "Done"),
                 None,
                 Some(0),
+                true,
+                SiteReadiness::Settling,
+            ),
+            (
+                "nothing recorded: a status written after CassKop's annotation is",
+                4,
+                evidence(Some(4), "a4", 190, Some(191)),
+                status("Running", "UpdateDockerImage", "Done"),
+                None,
+                Some(0),
+                true,
+                SiteReadiness::Ready,
+            ),
+            (
+                "nothing recorded: or one that settled",
+                4,
+                evidence(Some(4), "a4", 190, Some(185)),
+                status("Running", "UpdateDockerImage", "Done"),
+                None,
+                Some(1),
                 true,
                 SiteReadiness::Ready,
             ),

@@ -27,11 +27,17 @@ pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
     Some(ObjectRef::new(name).within(namespace))
 }
 
-/// Status fields of CassKop's that the controller never reads: per-rack and per-pod detail.
-pub const UNREAD_STATUS_FIELDS: [&str; 2] = ["cassandraRackStatus", "cassandraNodeStatus"];
+/// Status fields of CassKop's that the controller never reads: per-rack detail.
+pub const UNREAD_STATUS_FIELDS: [&str; 1] = ["cassandraRackStatus"];
+/// CassKop's per-pod status: kept, condensed to each pod's `nodeIp` and `hostId` (the node
+/// records a lost site's removal needs).
+pub const NODE_STATUS_FIELD: &str = "cassandraNodeStatus";
+/// The fields of a `cassandraNodeStatus` entry that are kept.
+const NODE_STATUS_KEPT: [&str; 2] = ["nodeIp", "hostId"];
 
 /// Drops from a cached CassandraCluster what the controller never reads (managedFields,
-/// CassKop's last-applied annotation, per-rack and per-pod status): they are most of its size
+/// CassKop's last-applied annotation, per-rack status; per-pod status is condensed to IP and
+/// host ID): they are most of its size
 /// on a large ring. What readiness needs from the first two is kept, condensed, as
 /// [`CasskopEvidence`] under a cache-only annotation.
 pub fn slim(object: &mut DynamicObject) {
@@ -50,6 +56,16 @@ pub fn slim(object: &mut DynamicObject) {
     {
         for field in UNREAD_STATUS_FIELDS {
             status.remove(field);
+        }
+        if let Some(nodes) = status
+            .get_mut(NODE_STATUS_FIELD)
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            for node in nodes.values_mut() {
+                if let Some(fields) = node.as_object_mut() {
+                    fields.retain(|k, _| NODE_STATUS_KEPT.contains(&k.as_str()));
+                }
+            }
         }
     }
 }
@@ -159,14 +175,14 @@ mod tests {
             "apiVersion": "db.orange.com/v2", "kind": "CassandraCluster",
             "metadata": { "name": "c", "managedFields": [{ "manager": "x" }], "annotations": { "a": "b", CASSKOP_LAST_APPLIED_ANNOTATION: applied } },
             "spec": { "nodesPerRacks": 1 },
-            "status": { "phase": "Running", "seedlist": ["s"], "cassandraRackStatus": { "dc1-rack1": {} }, "cassandraNodeStatus": { "p": {} } }
+            "status": { "phase": "Running", "seedlist": ["s"], "cassandraRackStatus": { "dc1-rack1": {} }, "cassandraNodeStatus": { "p": { "nodeIp": "10.0.0.1", "hostId": "h", "extra": 1 } } }
         }))
         .expect("object");
         slim(&mut o);
         assert!(o.metadata.managed_fields.as_ref().is_none_or(Vec::is_empty));
         assert_eq!(
             o.data["status"],
-            json!({ "phase": "Running", "seedlist": ["s"] })
+            json!({ "phase": "Running", "seedlist": ["s"], "cassandraNodeStatus": { "p": { "nodeIp": "10.0.0.1", "hostId": "h" } } })
         );
         assert_eq!(o.data["spec"], json!({ "nodesPerRacks": 1 }));
         let annotations = o.annotations();
