@@ -6,7 +6,11 @@ use serde_json::json;
 
 use crate::api::MultiCasskop;
 use crate::core::federation::{Federation, FederationInput, plan_federation};
+use crate::core::joining::join_statements;
+use crate::core::replication::SiteDcs;
+use crate::core::seeds::effective_topology;
 use crate::core::validate::Finding;
+use crate::labels::REPLICATION_ADDED_ANNOTATION;
 
 /// Why a MultiCasskop cannot be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +84,23 @@ pub fn render(file: &str, manifest: &str, sites: &[String]) -> Result<String, Re
             });
         }
     }
-    render_federation(&federation, sites)
+    let ring: Vec<SiteDcs> = federation
+        .sites
+        .iter()
+        .map(|s| SiteDcs {
+            site: s.site.clone(),
+            dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
+        })
+        .collect();
+    let replication = join_statements(mc.spec.replication.as_ref(), &ring);
+    render_federation(&federation, &replication, sites)
 }
 
-fn render_federation(federation: &Federation, sites: &[String]) -> Result<String, RenderError> {
+fn render_federation(
+    federation: &Federation,
+    replication: &[String],
+    sites: &[String],
+) -> Result<String, RenderError> {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -93,6 +110,15 @@ fn render_federation(federation: &Federation, sites: &[String]) -> Result<String
     );
     for warning in &federation.warnings {
         let _ = writeln!(out, "# warning: {warning}");
+    }
+    if !replication.is_empty() {
+        let _ = writeln!(
+            out,
+            "# replication of the ring as rendered (run when a site joins a Ready ring, then acknowledge with the {REPLICATION_ADDED_ANNOTATION} annotation):"
+        );
+        for statement in replication {
+            let _ = writeln!(out, "#   {statement}");
+        }
     }
     for (position, site) in federation.sites.iter().enumerate() {
         if !sites.is_empty() && !sites.contains(&site.site) {
@@ -132,6 +158,10 @@ mod tests {
         );
         assert!(out.contains("# site k8s-cluster1 (rollout position 1)"));
         assert!(out.contains("# site k8s-cluster2 (rollout position 2)"));
+        assert!(
+            out.contains("#   ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': "),
+            "{out}"
+        );
     }
 
     #[test]

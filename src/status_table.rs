@@ -94,6 +94,52 @@ pub fn sites(mc: &MultiCasskop) -> String {
             c.type_, c.status, c.reason, c.message
         );
     }
+    for s in &status.sites {
+        if let Some(m) = &s.membership {
+            out.push_str(&membership(&s.site, m));
+        }
+    }
+    out
+}
+
+/// A site joining or leaving: the statements to run, how to acknowledge, the rebuild's progress.
+fn membership(site: &str, m: &crate::api::MembershipStatus) -> String {
+    let mut out = String::new();
+    let change = match m.change {
+        crate::api::MembershipChange::Join => "joins",
+        crate::api::MembershipChange::Leave => "leaves",
+    };
+    let _ = writeln!(out, "\nsite {site} {change} the ring");
+    if !m.statements.is_empty() {
+        let done = if m.acknowledged {
+            " (acknowledged)"
+        } else {
+            ", once, at any node"
+        };
+        let _ = writeln!(out, "  run{done}:");
+        for statement in &m.statements {
+            let _ = writeln!(out, "    {statement}");
+        }
+    }
+    if let Some(command) = m.acknowledge_with.as_ref().filter(|_| !m.acknowledged) {
+        let _ = writeln!(out, "  then acknowledge:\n    {command}");
+    }
+    if let Some(r) = &m.rebuild {
+        let _ = writeln!(
+            out,
+            "  rebuild from {}: {}/{}",
+            r.source_dc, r.done, r.total
+        );
+        for p in &r.pods {
+            let _ = writeln!(
+                out,
+                "    {}: {} (attempts: {})",
+                p.pod,
+                p.status.as_deref().unwrap_or("-"),
+                p.attempts
+            );
+        }
+    }
     out
 }
 
@@ -152,5 +198,59 @@ mod tests {
             "us-east   Queued   no          -         -                   demo/cass"
         );
         assert_eq!(lines[3], "seeds: s1,s2");
+    }
+
+    #[test]
+    fn a_joining_site_shows_its_statements_and_rebuild() {
+        use crate::api::{MembershipStatus, PodOperationStatus, RebuildStatus};
+        let mut mc = MultiCasskop::new("ring", MultiCasskopSpec::default());
+        let join = MembershipStatus {
+            statements: vec!["ALTER KEYSPACE system_auth WITH replication = {'dc4': 1};".into()],
+            acknowledge_with: Some(
+                "kubectl annotate multicasskop ring -n demo --overwrite k=d".into(),
+            ),
+            ..Default::default()
+        };
+        let site = |m: MembershipStatus| SiteStatus {
+            site: "site-d".into(),
+            membership: Some(m),
+            ..Default::default()
+        };
+        mc.status = Some(MultiCasskopStatus {
+            sites: vec![site(join.clone())],
+            ..Default::default()
+        });
+        let text = sites(&mc);
+        assert!(
+            text.contains("site site-d joins the ring\n  run, once, at any node:\n    ALTER KEYSPACE system_auth"),
+            "{text}"
+        );
+        assert!(
+            text.contains("then acknowledge:\n    kubectl annotate multicasskop ring"),
+            "{text}"
+        );
+        mc.status = Some(MultiCasskopStatus {
+            sites: vec![site(MembershipStatus {
+                acknowledged: true,
+                rebuild: Some(RebuildStatus {
+                    source_dc: "dc1".into(),
+                    done: 1,
+                    total: 3,
+                    pods: vec![PodOperationStatus {
+                        pod: "p0".into(),
+                        status: Some("Done".into()),
+                        attempts: 2,
+                    }],
+                }),
+                ..join
+            })],
+            ..Default::default()
+        });
+        let text = sites(&mc);
+        assert!(!text.contains("then acknowledge"), "{text}");
+        assert!(
+            text.contains("rebuild from dc1: 1/3\n    p0: Done (attempts: 2)"),
+            "{text}"
+        );
     }
 }

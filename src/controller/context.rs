@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::backoff::Failures;
 use crate::controller::copies::CopyLedger;
+use crate::controller::joining::JoinBook;
 use crate::controller::ledger::Ledger;
 use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;
@@ -32,6 +33,8 @@ pub struct Context {
     pub site_failures: Failures,
     /// What we wrote at each site and what we await there.
     pub ledger: Ledger,
+    /// The last join record written per site (newer than a lagging watch).
+    pub(crate) joins: JoinBook,
     /// Prometheus metrics (also read by tests and benchmarks).
     pub metrics: Arc<Metrics>,
     /// The MultiCasskop watch has listed once.
@@ -63,6 +66,7 @@ impl Context {
             failures: Failures::default(),
             site_failures: Failures::default(),
             ledger: Ledger::default(),
+            joins: JoinBook::default(),
             metrics,
             management_synced: AtomicBool::new(false),
             leading: AtomicBool::new(true),

@@ -8,6 +8,7 @@ mod context;
 mod copies;
 mod dereference;
 pub mod error;
+mod joining;
 mod leaving;
 pub mod ledger;
 mod lost_site;

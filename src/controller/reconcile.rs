@@ -1,8 +1,8 @@
 //! Reconcile of one MultiCasskop, as a pipeline:
 //! dereference (each site from its watch store, [`dereference`]) → validate and build (the pure
 //! core: [`plan_federation`], ownership, readiness, [`plan_rollout`]) → apply (the sites the
-//! rollout allows, [`apply`]) → leaving sites ([`leaving`]) → update status (one write, only if
-//! changed, [`status`]).
+//! rollout allows, [`apply`]; a site joining a Ready ring goes on in [`joining`]) → leaving
+//! sites ([`leaving`]) → update status (one write, only if changed, [`status`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,13 +14,14 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::{MultiCasskop, SiteState, SiteStatus, WriteRecord};
+use crate::api::{MembershipStatus, MultiCasskop, SiteState, SiteStatus, WriteRecord};
 use crate::controller::Context;
 use crate::controller::apply::{self, SiteWrite};
 use crate::controller::cleanup;
 use crate::controller::copies;
 use crate::controller::dereference::{self, SiteView, status_view};
 use crate::controller::error::{Error, findings_message};
+use crate::controller::joining;
 use crate::controller::leaving;
 use crate::controller::ledger::SiteKey;
 use crate::controller::lost_site::Survivor;
@@ -72,6 +73,8 @@ pub(crate) struct SitePlan<'a> {
     pub sync: SyncState,
     pub spec_digest: String,
     pub refused_spec: Option<String>,
+    /// Joining a ring that was Ready without it, until the join is done.
+    pub join: Option<MembershipStatus>,
 }
 
 impl SitePlan<'_> {
@@ -83,6 +86,17 @@ impl SitePlan<'_> {
     fn held(&self) -> bool {
         matches!(self.ownership, Ownership::Conflict(_))
             || self.refused_spec.as_deref() == Some(self.spec_digest.as_str())
+    }
+
+    /// Ready at CassKop with our spec, idle, and no join left to finish.
+    fn idle(&self) -> bool {
+        self.view.reachable
+            && self.in_sync
+            && self.readiness == Some(SiteReadiness::Ready)
+            && self.join.is_none()
+            && self.view.object.as_ref().is_some_and(|o| {
+                status_view(o).last_cluster_action_status.as_deref() == Some("Done")
+            })
     }
 }
 
@@ -130,10 +144,16 @@ async fn reconcile_ring(
             reachable: p.view.reachable,
             held: p.held(),
             in_sync: p.in_sync,
-            ready: p.readiness == Some(SiteReadiness::Ready),
+            // A joining site is done only once its join is: it holds a sequential rollout.
+            ready: p.readiness == Some(SiteReadiness::Ready) && p.join.is_none(),
         })
         .collect();
     let steps = plan_rollout(federation.strategy, federation.max_concurrent_sites, &facts);
+    let busy = busy_sites(&plans, &previous, &federation);
+    let ring = joining::Ring {
+        federation: &federation,
+        busy: &busy,
+    };
 
     // Apply what the rollout allows, and describe every site.
     let now = Timestamp::now();
@@ -143,7 +163,7 @@ async fn reconcile_ring(
     for (plan, step) in plans.into_iter().zip(steps) {
         let site = plan.key.site.clone();
         let (site_status, outcome, delay) =
-            act(ctx, mc, &federation, plan, step, blocker.as_deref(), now).await;
+            act(ctx, mc, &ring, plan, step, blocker.as_deref(), now).await;
         if step.holds_sequential_rollout() && blocker.is_none() {
             blocker = Some(site);
         }
@@ -196,6 +216,28 @@ async fn reconcile_ring(
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
+}
+
+/// Sites that are not ready and idle: a joining site rebuilds only while every other site is.
+/// Sites leaving the ring are busy while they are taken down.
+fn busy_sites(
+    plans: &[SitePlan<'_>],
+    previous: &[SiteStatus],
+    federation: &Federation,
+) -> Vec<String> {
+    let leaving = previous.iter().filter(|s| {
+        !federation.sites.iter().any(|f| f.site == s.site)
+            && matches!(
+                s.state,
+                SiteState::Decommissioning | SiteState::Deleting | SiteState::RemovingNodes
+            )
+    });
+    plans
+        .iter()
+        .filter(|p| !p.idle())
+        .map(|p| p.key.site.clone())
+        .chain(leaving.map(|s| s.site.clone()))
+        .collect()
 }
 
 /// Dereferences one site and judges it: ownership, sync, readiness.
@@ -263,6 +305,14 @@ async fn plan_site<'a>(
     if readiness == Some(SiteReadiness::Refused) {
         refused_spec = awaited.as_ref().map(|a| a.spec_digest.clone());
     }
+    let others: Vec<SiteState> = previous
+        .iter()
+        .filter(|s| s.site != desired.site && federation.sites.iter().any(|f| f.site == s.site))
+        .map(|s| s.state)
+        .collect();
+    // New to the ring: no entry for the site under any name (a renamed cluster is no join).
+    let new_site = !previous.iter().any(|s| s.site == desired.site);
+    let join = joining::membership(ctx, mc, &key, prev.as_ref(), new_site, &others);
     SitePlan {
         key,
         desired,
@@ -276,6 +326,7 @@ async fn plan_site<'a>(
         sync,
         spec_digest,
         refused_spec,
+        join,
     }
 }
 
@@ -288,12 +339,13 @@ fn spec_digest(desired: &SiteCassandraCluster, seeds: &[String]) -> String {
 async fn act(
     ctx: &Context,
     mc: &MultiCasskop,
-    federation: &Federation,
+    ring: &joining::Ring<'_>,
     plan: SitePlan<'_>,
     step: Step,
     blocker: Option<&str>,
     now: Timestamp,
 ) -> (SiteStatus, SiteOutcome, Option<Duration>) {
+    let federation = ring.federation;
     let site = plan.key.site.clone();
     let mut status = initial_status(&plan);
     let mut object = plan.view.object.clone();
@@ -359,6 +411,27 @@ async fn act(
             delay = min_delay(delay, applied.retry);
             (applied.state, applied.message)
         }
+    };
+    let (state, message) = match plan.join.clone() {
+        Some(join) => {
+            let site = joining::JoiningSite {
+                key: &plan.key,
+                namespace: &plan.desired.namespace,
+                name: &plan.desired.name,
+                handle: plan.view.handle.clone(),
+                ours: plan.ownership == Ownership::Ours,
+                casskop_ready: plan.ownership == Ownership::Ours
+                    && plan.in_sync
+                    && plan.readiness == Some(SiteReadiness::Ready),
+                awaited: plan.awaited.as_ref(),
+                previous_message: plan.previous.as_ref().and_then(|p| p.message.as_deref()),
+            };
+            let (state, message, again) =
+                joining::advance(ctx, mc, ring, &site, join, (state, message), &mut status).await;
+            delay = min_delay(delay, again);
+            (state, message)
+        }
+        None => (state, message),
     };
     if state == SiteState::Ready
         && plan

@@ -54,6 +54,27 @@ pub async fn site_event(
     publish(ctx, mc, kind, reason, note, site).await;
 }
 
+/// Publishes an Event about a site for one step of a longer action (e.g. `Rebuilt2Of3`): Events
+/// of one reason and action form one series that keeps its first note, so each step names its
+/// own action to be seen with its own note.
+pub async fn site_step_event(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    (reason, action): (&str, &str),
+    note: String,
+    site: ObjectReference,
+) {
+    publish_as(
+        ctx,
+        mc,
+        EventKind::Normal,
+        (reason, action),
+        note,
+        Some(site),
+    )
+    .await;
+}
+
 /// Publishes a Warning about a site, once: not again while the site's status already says
 /// `message` (a repeated failure or hold is not announced at every reconcile).
 pub async fn site_warning_once(
@@ -91,6 +112,17 @@ async fn publish(
     note: String,
     secondary: Option<ObjectReference>,
 ) {
+    publish_as(ctx, mc, kind, (reason, "Reconcile"), note, secondary).await;
+}
+
+async fn publish_as(
+    ctx: &Context,
+    mc: &MultiCasskop,
+    kind: EventKind,
+    (reason, action): (&str, &str),
+    note: String,
+    secondary: Option<ObjectReference>,
+) {
     let event = Event {
         type_: match kind {
             EventKind::Normal => EventType::Normal,
@@ -98,7 +130,7 @@ async fn publish(
         },
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
+        action: action.into(),
         secondary,
     };
     if let Err(error) = ctx.recorder.publish(&event, &mc.object_ref(&())).await {

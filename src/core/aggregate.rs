@@ -109,6 +109,9 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
                 | SiteState::Unknown
                 | SiteState::Decommissioning
                 | SiteState::Deleting
+                | SiteState::Joining
+                | SiteState::AwaitingReplication
+                | SiteState::Rebuilding
         )
     });
     let paused = list(&|o| o.state == SiteState::Paused);
@@ -324,6 +327,24 @@ mod tests {
                 false,
                 "Progressing",
                 "1/3",
+                (false, "SitesNotReady"),
+                (true, "RollingOut"),
+                (false, "AllSitesHealthy"),
+                false,
+            ),
+            (
+                "a site joining a Ready ring: not Ready until it is rebuilt",
+                outcomes(&[
+                    (Ready, false),
+                    (Ready, false),
+                    (Joining, false),
+                    (AwaitingReplication, false),
+                    (Rebuilding, false),
+                ]),
+                &[],
+                false,
+                "Progressing",
+                "2/5",
                 (false, "SitesNotReady"),
                 (true, "RollingOut"),
                 (false, "AllSitesHealthy"),

@@ -149,6 +149,17 @@ fn plan(input: FederationInput<'_>, tenancy: &TenancyPolicy) -> Result<Federatio
         });
     }
     errors.extend(validate_ring(&ring));
+    let ring_dcs: Vec<crate::core::replication::SiteDcs> = ring
+        .iter()
+        .map(|(site, dcs)| crate::core::replication::SiteDcs {
+            site: site.clone(),
+            dcs: dcs.clone(),
+        })
+        .collect();
+    errors.extend(crate::core::joining::validate_source_dc(
+        spec.replication.as_ref(),
+        &ring_dcs,
+    ));
 
     let mut warnings: Vec<Finding> = built.iter().flat_map(|s| s.warnings.clone()).collect();
     let (seeds, seed_source) = match choose_manual_seeds(&seed_policy.manual, &built, &mut errors) {
@@ -485,6 +496,39 @@ mod tests {
         assert_eq!(f.strategy, RolloutStrategy::Parallel);
         assert!(f.paused.contains("west"));
         assert_eq!(f.progress_deadline, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn rebuild_source_dc_must_be_a_dc_of_the_ring() {
+        let mut s = two_sites();
+        let dcs: Vec<String> = plan(&s, None)
+            .expect("valid")
+            .sites
+            .iter()
+            .flat_map(|site| {
+                crate::core::seeds::effective_topology(&site.view.spec.clone().unwrap_or_default())
+            })
+            .map(|dc| dc.name)
+            .collect();
+        let with = |dc: &str| {
+            Some(crate::api::ReplicationPolicy {
+                rebuild: Some(crate::api::RebuildPolicy {
+                    source_dc: Some(dc.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        s.replication = with(&dcs[0]);
+        assert!(plan(&s, None).is_ok(), "{:?}", dcs);
+        s.replication = with("nowhere");
+        let findings = plan(&s, None).expect_err("unknown source DC");
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.to_string().contains("spec.replication.rebuild.sourceDc")),
+            "{findings:?}"
+        );
     }
 
     #[test]

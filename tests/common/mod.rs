@@ -83,20 +83,12 @@ pub fn crd_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crds/multicasskop.yaml")
 }
 
-/// Controller settings for the shared sites: site-a is the management cluster's own connection.
+/// Controller settings for every site of `sites` (the shared layout's [`SITES`], or more): site-a
+/// is the management cluster's own connection.
 pub fn settings(sites: &Sites, namespace: &str) -> Settings {
-    let kubeconfigs: Vec<(&str, PathBuf)> = SITES
+    let kubeconfigs: Vec<(&str, PathBuf)> = sites
         .iter()
-        .map(|name| {
-            (
-                *name,
-                sites
-                    .get(name)
-                    .expect("site started")
-                    .kubeconfig_path()
-                    .to_path_buf(),
-            )
-        })
+        .map(|site| (site.name(), site.kubeconfig_path().to_path_buf()))
         .collect();
     Settings {
         namespace: Some(namespace.to_string()),
@@ -134,7 +126,8 @@ impl Env {
         let ns = namespace::unique_name(prefix);
         let mut clients = BTreeMap::new();
         let mut simulators = BTreeMap::new();
-        for name in SITES {
+        let names: Vec<String> = sites.iter().map(|s| s.name().to_string()).collect();
+        for name in &names {
             let client = sites
                 .get(name)
                 .expect("site")
