@@ -112,6 +112,7 @@ pub fn summarize(outcomes: &[SiteOutcome], invalid: &[Finding], deleting: bool) 
                 | SiteState::Joining
                 | SiteState::AwaitingReplication
                 | SiteState::Rebuilding
+                | SiteState::RemovingNodes
         )
     });
     let paused = list(&|o| o.state == SiteState::Paused);
@@ -345,6 +346,18 @@ mod tests {
                 false,
                 "Progressing",
                 "2/5",
+                (false, "SitesNotReady"),
+                (true, "RollingOut"),
+                (false, "AllSitesHealthy"),
+                false,
+            ),
+            (
+                "a lost site's nodes being removed: still rolling out",
+                outcomes(&[(Ready, false), (Ready, false), (RemovingNodes, false)]),
+                &[],
+                false,
+                "Progressing",
+                "2/3",
                 (false, "SitesNotReady"),
                 (true, "RollingOut"),
                 (false, "AllSitesHealthy"),
