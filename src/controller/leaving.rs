@@ -184,6 +184,7 @@ async fn leaver(
     }
     let annotations = mc.annotations();
     let dropped = sites_in_annotation(annotations, REPLICATION_DROPPED_ANNOTATION);
+    let site_stays = remaining.iter().any(|s| s.site == prev.site);
     let was_leaving = prev
         .membership
         .as_ref()
@@ -191,7 +192,9 @@ async fn leaver(
     let mut facts = LeaveFacts {
         delete,
         deleting: object.metadata.deletion_timestamp.is_some(),
-        needs_acknowledgement: prev.state == SiteState::Ready || was_leaving,
+        // Only a site that leaves the ring drops DCs from the replication; an object replaced
+        // by a renamed one at a site that stays (`base.metadata.name` changed) does not.
+        needs_acknowledgement: !site_stays && (prev.state == SiteState::Ready || was_leaving),
         acknowledged: dropped.contains(&site.name),
         holds_zero: obs.holds_our_spec,
         refused: status.refused_spec.clone(),
