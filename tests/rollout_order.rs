@@ -416,12 +416,16 @@ async fn a_labels_only_change_needs_nothing_from_casskop() {
     assert!(site_state(&mc, "site-b").is_some_and(|s| s.state == "Ready"));
 }
 
-/// A canary rollout: the first site alone, then the other two at once (two steps instead of
-/// three), each still ready before the ring is.
+/// A canary rollout over four sites: the first site alone, then the other three at once (two
+/// steps instead of four), each still ready before the ring is. Judged from the action windows
+/// CassKop wrote at each site.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_rollout_takes_two_steps() {
-    let env = Env::with_sim("canary", SimConfig::default().delay(STEP)).await;
+async fn a_canary_rollout_of_four_sites_takes_two_steps() {
+    let sites = own_four_sites().await;
+    let env = Env::build("canary", sites, SimConfig::default().delay(STEP), |s| s).await;
     let mut manifest = ring("ring", &env.namespace);
+    manifest["spec"]["override"]["site-d"] = json!({ "spec": { "topology": { "dc": [{ "name": "dc4", "rack": [{ "name": "rack1" }] }] } } });
+    manifest["spec"]["seeds"]["domains"]["site-d"] = json!("d.example");
     manifest["spec"]["rollout"] = json!({ "strategy": "Canary" });
     env.create_ready(manifest).await;
     env.patch_spec(
@@ -433,25 +437,22 @@ async fn a_canary_rollout_takes_two_steps() {
         is_ready(mc) && mc.metadata.generation == Some(2)
     })
     .await;
-    let window = |site: &'static str| {
-        let env = &env;
-        async move {
-            let cc = env.ccs(site).get("cass").await.expect("exists");
-            let (start, end) = action_window(&cc, "UpdateDockerImage").expect("image action");
-            (start, end.expect("ended"))
-        }
-    };
-    let (a, b, c) = (
-        window("site-a").await,
-        window("site-b").await,
-        window("site-c").await,
-    );
+    let mut windows = Vec::new();
+    for site in ["site-a", "site-b", "site-c", "site-d"] {
+        let cc = env.ccs(site).get("cass").await.expect("exists");
+        let (start, end) = action_window(&cc, "UpdateDockerImage").expect("image action");
+        windows.push((site, start, end.expect("ended")));
+    }
+    let (_, _, canary_end) = windows[0];
+    let rest = &windows[1..];
     assert!(
-        b.0 >= a.1 && c.0 >= a.1,
-        "after the canary: a {a:?}, b {b:?}, c {c:?}"
+        rest.iter().all(|(_, start, _)| *start >= canary_end),
+        "the canary site-a finishes before any other site starts: {windows:?}"
     );
+    let last_start = rest.iter().map(|(_, s, _)| *s).max().expect("three");
+    let first_end = rest.iter().map(|(_, _, e)| *e).min().expect("three");
     assert!(
-        b.0 < c.1 && c.0 < b.1,
-        "site-b and site-c together: b {b:?}, c {c:?}"
+        last_start < first_end,
+        "site-b, site-c and site-d change together (one step): {windows:?}"
     );
 }

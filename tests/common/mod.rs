@@ -58,6 +58,16 @@ pub async fn own_sites_with_workloads(nodes: usize) -> SitesRef {
     start_own_sites(layout).await
 }
 
+/// The shared layout plus `site-d` (cscetbon's CRD), started for one test alone.
+pub async fn own_four_sites() -> SitesRef {
+    let mut layout = shared::casskop_layout();
+    layout.push(
+        multi_casskop_e2e::SiteConfig::new("site-d")
+            .casskop_crd(multi_casskop_e2e::crds::CasskopCrd::Cscetbon),
+    );
+    start_own_sites(layout).await
+}
+
 async fn start_own_sites(layout: Vec<multi_casskop_e2e::SiteConfig>) -> SitesRef {
     multi_casskop_e2e::telemetry::init_for_tests();
     let sites = Sites::start(layout).await.expect("own sites start");
