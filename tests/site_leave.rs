@@ -16,7 +16,7 @@ use common::*;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use multi_casskop::api::{MembershipChange, MultiCasskop, SiteState};
 use multi_casskop::labels::{
@@ -314,7 +314,10 @@ impl PodLog {
                 let log = log.clone();
                 let site = site.to_string();
                 tokio::spawn(async move {
-                    let stream = watcher(api, watcher::Config::default());
+                    // With a backoff: once the sites stop (a failed assertion tears them
+                    // down) a watcher without one retries in a loop that never yields, and the
+                    // test runtime can then never shut down: a hang instead of a failure.
+                    let stream = watcher(api, watcher::Config::default()).default_backoff();
                     futures::pin_mut!(stream);
                     while let Some(event) = stream.next().await {
                         if let Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) = event {
