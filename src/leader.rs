@@ -1,17 +1,18 @@
 //! Leader election: with several replicas, only the holder of a Lease in the management cluster
 //! reconciles. Losing the lease drops the controller at once (no reconcile outlives it); the
-//! replica then waits to lead again. The Lease is managed by the `kube-lease-manager` crate.
+//! replica then waits to lead again. The Lease is acquired, renewed and released by
+//! [`crate::lease`].
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use futures::channel::mpsc::UnboundedReceiver;
-use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::controller::{self, Context};
+use crate::lease::{self, LeaseParams};
 use crate::sites::Trigger;
 
 /// Field manager of the Lease.
@@ -49,23 +50,16 @@ pub async fn run_while_leading(
         .unwrap_or_else(|| "default".into());
     let identity = identity();
     ctx.leading.store(false, Relaxed);
-    let manager = match LeaseManagerBuilder::new(ctx.client.clone(), &election.lease_name)
-        .with_namespace(&namespace)
-        .with_identity(&identity)
-        .with_duration(election.lease_duration_seconds)
-        .with_grace((election.lease_duration_seconds / 3).max(1))
-        .with_field_manager(LEASE_FIELD_MANAGER)
-        .build()
-        .await
-    {
-        Ok(m) => m,
-        Err(error) => {
-            warn!(%error, lease = %election.lease_name, namespace, "cannot set up leader election; not reconciling");
-            shutdown.await;
-            return;
-        }
-    };
-    let (mut leading, lease_task) = manager.watch().await;
+    let (mut leading, lease_task) = lease::spawn(
+        ctx.client.clone(),
+        LeaseParams {
+            name: election.lease_name.clone(),
+            namespace: namespace.clone(),
+            identity: identity.clone(),
+            duration: std::time::Duration::from_secs(election.lease_duration_seconds),
+            field_manager: LEASE_FIELD_MANAGER.into(),
+        },
+    );
     let triggers = Arc::new(tokio::sync::Mutex::new(triggers));
     futures::pin_mut!(shutdown);
     loop {

@@ -11,6 +11,7 @@
 //! - `http` (private): `/metrics`, `/healthz` and `/readyz`.
 //! - [`labels`]: label, annotation and field-manager names shared with the sites.
 //! - `leader` (private): leader election on a Lease; only the leader reconciles.
+//! - `lease` (private): the Lease loop of leader election (acquire, renew, release).
 //! - [`metrics`]: Prometheus metrics, including requests counted per site.
 //! - [`render`]: the `render` command (what each site would get, without a cluster).
 //! - [`run`]: `multi-casskop run`: connect the management cluster and the sites, then run.
@@ -31,6 +32,7 @@ pub mod crd;
 mod http;
 pub mod labels;
 mod leader;
+mod lease;
 pub mod metrics;
 pub mod render;
 pub mod run;

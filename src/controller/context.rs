@@ -9,6 +9,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::backoff::Failures;
+use crate::controller::coalesce::StatusWrites;
 use crate::controller::ledger::Ledger;
 use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ pub struct Context {
     pub site_failures: Failures,
     /// What we wrote at each site and what we await there.
     pub ledger: Ledger,
+    /// What this process last wrote to each ring's status, and what it holds back.
+    pub status_writes: StatusWrites,
     /// Prometheus metrics (also read by tests and benchmarks).
     pub metrics: Arc<Metrics>,
     /// The MultiCasskop watch has listed once.
@@ -60,6 +63,7 @@ impl Context {
             failures: Failures::default(),
             site_failures: Failures::default(),
             ledger: Ledger::default(),
+            status_writes: StatusWrites::default(),
             metrics,
             management_synced: AtomicBool::new(false),
             leading: AtomicBool::new(true),

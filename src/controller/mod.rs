@@ -4,6 +4,7 @@
 mod apply;
 pub mod backoff;
 mod cleanup;
+mod coalesce;
 mod context;
 mod dereference;
 pub mod error;
@@ -94,6 +95,11 @@ pub async fn run(
                 synced_ctx
                     .metrics
                     .forget_ring(&mc.namespace().unwrap_or_default(), &mc.name_any());
+                synced_ctx.status_writes.forget(&format!(
+                    "{}/{}",
+                    mc.namespace().unwrap_or_default(),
+                    mc.name_any()
+                ));
                 forget.forget(&mc.uid().unwrap_or_default());
             }
             Ok(watcher::Event::Apply(mc)) if mc.decoded().is_some() => {

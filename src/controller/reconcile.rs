@@ -23,7 +23,7 @@ use crate::controller::error::{Error, findings_message};
 use crate::controller::leaving;
 use crate::controller::ledger::SiteKey;
 use crate::controller::ownership::{self, Claim, Ownership};
-use crate::controller::status::{self, EventKind};
+use crate::controller::status;
 use crate::core::aggregate::SiteOutcome;
 use crate::core::evidence::{CasskopEvidence, digest};
 use crate::core::federation::{Federation, FederationInput, plan_federation_with};
@@ -101,8 +101,11 @@ async fn reconcile_ring(
                 .iter()
                 .map(|s| (s.clone(), outcome_of(s)))
                 .collect();
-            status::write(mc, ctx, namespace, sites, Vec::new(), &findings, false).await?;
-            return Ok(Action::await_change());
+            let written =
+                status::write(mc, ctx, namespace, sites, Vec::new(), &findings, false).await?;
+            return Ok(written
+                .retry
+                .map_or_else(Action::await_change, Action::requeue));
         }
     };
     for warning in &federation.warnings {
@@ -153,7 +156,7 @@ async fn reconcile_ring(
     }
 
     let deadline = deadline_delay(&sites, federation.progress_deadline, now);
-    let rolled_out = status::write(
+    let written = status::write(
         mc,
         ctx,
         namespace,
@@ -163,8 +166,9 @@ async fn reconcile_ring(
         false,
     )
     .await?;
+    let rolled_out = written.rolled_out;
     info!(multicasskop = %name, namespace, rolled_out, "reconciled");
-    Ok(match min_delay(retry, deadline) {
+    Ok(match min_delay(min_delay(retry, deadline), written.retry) {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
@@ -309,26 +313,6 @@ async fn act(
             (applied.state, applied.message)
         }
     };
-    if state == SiteState::Ready
-        && plan
-            .previous
-            .as_ref()
-            .is_some_and(|p| p.state != SiteState::Ready)
-    {
-        status::site_event(
-            ctx,
-            mc,
-            EventKind::Normal,
-            "SiteReady",
-            format!("site {site} is ready"),
-            Some(status::at_site(
-                &site,
-                &plan.desired.namespace,
-                &plan.desired.name,
-            )),
-        )
-        .await;
-    }
     if let Some(o) = object
         .as_ref()
         .filter(|_| plan.ownership != Ownership::Absent || step == Step::Apply)

@@ -1,6 +1,7 @@
 //! Writes to the MultiCasskop in the management cluster: its status (server-side apply, only
-//! when something changed, so a converged ring costs no writes), its finalizers (merge patches
-//! guarded by resourceVersion, other finalizers kept), and Kubernetes Events.
+//! when something changed, so a converged ring costs no writes; detail that may wait is
+//! coalesced, see [`crate::core::status_urgency`]), its finalizers (merge patches guarded by
+//! resourceVersion, other finalizers kept), and Kubernetes Events.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,8 +14,10 @@ use tracing::warn;
 
 use crate::api::{MultiCasskop, MultiCasskopStatus, SiteStatus};
 use crate::controller::Context;
+use crate::controller::coalesce::{self, Decision};
 use crate::controller::error::{Error, findings_message};
 use crate::core::aggregate::{SiteOutcome, summarize, with_transition_times};
+use crate::core::status_urgency::urgency;
 use crate::core::validate::Finding;
 use crate::labels::{FINALIZER, LEGACY_FINALIZER, STATUS_FIELD_MANAGER};
 
@@ -171,9 +174,19 @@ async fn patch_finalizers(
     Ok(())
 }
 
-/// Computes the ring's status from its sites and writes it if it changed. Returns whether the
-/// spec is fully rolled out. `invalid` holds input errors (then `seeds` is empty and the
-/// previous seed list is kept).
+/// What [`write`] found and did.
+#[derive(Clone, Copy, Debug)]
+pub struct Written {
+    /// The spec is fully rolled out.
+    pub rolled_out: bool,
+    /// A change was held back (coalesced): reconcile again after this delay to write it.
+    pub retry: Option<std::time::Duration>,
+}
+
+/// Computes the ring's status from its sites and writes it if it changed: at once when the
+/// change matters to users or to a new leader, else within [`coalesce::STATUS_DEBOUNCE`] (the next
+/// write at once carries it sooner). `invalid` holds input errors (then `seeds` is empty and
+/// the previous seed list is kept).
 pub async fn write(
     mc: &MultiCasskop,
     ctx: &Context,
@@ -182,7 +195,7 @@ pub async fn write(
     seeds: Vec<String>,
     invalid: &[Finding],
     deleting: bool,
-) -> Result<bool, Error> {
+) -> Result<Written, Error> {
     let previous = mc.status.clone().unwrap_or_default();
     let outcomes: Vec<SiteOutcome> = sites.iter().map(|(_, o)| o.clone()).collect();
     let summary = summarize(&outcomes, invalid, deleting);
@@ -238,23 +251,41 @@ pub async fn write(
             .await;
         }
     }
-    if status != previous {
-        let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
-        api(ctx, namespace)
-            .patch_status(
-                &mc.name_any(),
-                &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(|source| Error::Management {
-                action: "update status of",
-                namespace: namespace.into(),
-                name: mc.name_any(),
-                source,
-            })?;
-    }
-    Ok(summary.rolled_out)
+    let ring_key = format!("{namespace}/{}", mc.name_any());
+    let next_digest = coalesce::digest(&status);
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    let decision =
+        ctx.status_writes
+            .decide(&ring_key, read_rv, urgency(&previous, &status), next_digest);
+    let retry = match decision {
+        Decision::Skip => None,
+        Decision::Wait(delay) => Some(delay),
+        Decision::Write => {
+            let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
+            let stored = api(ctx, namespace)
+                .patch_status(
+                    &mc.name_any(),
+                    &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map_err(|source| Error::Management {
+                    action: "update status of",
+                    namespace: namespace.into(),
+                    name: mc.name_any(),
+                    source,
+                })?;
+            let rv = stored
+                .resource_version()
+                .and_then(|rv| rv.parse::<u64>().ok());
+            ctx.status_writes.written(&ring_key, rv, next_digest);
+            None
+        }
+    };
+    Ok(Written {
+        rolled_out: summary.rolled_out,
+        retry,
+    })
 }
 
 #[cfg(test)]

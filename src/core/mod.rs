@@ -12,6 +12,7 @@ pub mod replication;
 pub mod rollout;
 pub mod seeds;
 pub mod site_object;
+pub mod status_urgency;
 pub mod sync;
 pub mod tenancy;
 pub mod validate;
