@@ -473,7 +473,8 @@ async fn latencies(
 }
 
 /// Which phases to run: `BENCH_PHASES` (comma-separated: latency, traced, scale, outage,
-/// failover), all by default. Figures of phases not run are kept from the previous BENCHMARKS.json.
+/// failover), all by default; empty: none (only BENCHMARKS.md is rewritten). Figures of phases
+/// not run are kept from the previous BENCHMARKS.json.
 fn phases() -> Vec<String> {
     std::env::var("BENCH_PHASES")
         .unwrap_or_else(|_| "latency,traced,scale,outage,failover".into())
@@ -495,6 +496,14 @@ async fn main() -> anyhow::Result<()> {
     multi_casskop_e2e::telemetry::init();
     let phases = phases();
     let run = |p: &str| phases.iter().any(|x| x == p);
+    if phases.is_empty() {
+        // `BENCH_PHASES=`: only rewrite BENCHMARKS.md from BENCHMARKS.json.
+        let text = std::fs::read_to_string(repo().join("BENCHMARKS.json"))?;
+        let md = markdown(&serde_json::from_str(&text)?);
+        std::fs::write(repo().join("BENCHMARKS.md"), &md)?;
+        println!("{md}");
+        return Ok(());
+    }
     let world = world().await?;
     println!(
         "three sites up in {:.1}s",
@@ -561,9 +570,14 @@ async fn main() -> anyhow::Result<()> {
             .map(|i| {
                 let (mcs, ns) = (mcs.clone(), ns.clone());
                 async move {
-                    mcs.create(&PostParams::default(), &ring(&format!("s{i}"), &ns, &SITES))
+                    match mcs
+                        .create(&PostParams::default(), &ring(&format!("s{i}"), &ns, &SITES))
                         .await
-                        .map(|_| ())
+                    {
+                        // A create answered late and sent again by the client: it is there.
+                        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                        other => other.map(|_| ()),
+                    }
                 }
             })
             .buffer_unordered(32)
@@ -860,9 +874,7 @@ Floor: {:.0} ms (one step per site, in order). Create split (medians): controlle
         f("/outage/create_latency_ms_median"),
         f("/outage/change_latency_ms_median"),
     );
-    if let Some(notes) = r.pointer("/notes").and_then(Value::as_str) {
-        md.push('\n');
-        md.push_str(notes);
-    }
+    md.push('\n');
+    md.push_str(ANALYSIS);
     md
 }

@@ -75,3 +75,8 @@ pub mod pod_operation {
     /// Label CassKop puts on every pod: the pod's DC.
     pub const DC: &str = "cassandraclusters.db.orange.com.dc";
 }
+
+/// kubectl's client-side apply annotation: a full copy of the object on MultiCasskops created
+/// with `kubectl apply`; dropped from the controller's cached copies (never read).
+pub const KUBECTL_LAST_APPLIED_ANNOTATION: &str =
+    "kubectl.kubernetes.io/last-applied-configuration";

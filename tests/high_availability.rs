@@ -195,10 +195,11 @@ async fn standby_takes_over_from_a_killed_leader_without_duplicate_writes() {
     .expect("takeover");
     let took = killed_at.elapsed();
     println!("takeover after SIGKILL of the leader: {took:?} (lease {LEASE_SECONDS}s)");
-    // kube-lease-manager re-reads a lease held by another replica at its expiry time, then
-    // waits a short random delay before taking it: one to a few lease durations in all.
+    // The standby takes the Lease at most a lease duration after the last renewal it saw
+    // (src/lease.rs), so within the duration of the kill; the bound leaves room for a loaded
+    // machine, and still fails a loop that waits a second duration (the former crate's 13 s).
     assert!(
-        took < Duration::from_secs(LEASE_SECONDS * 5),
+        took < Duration::from_secs(LEASE_SECONDS * 2),
         "takeover took {took:?} with a {LEASE_SECONDS}s lease"
     );
     env.wait_ready("ring").await;

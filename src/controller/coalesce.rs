@@ -1,5 +1,6 @@
-//! Coalesced status writes: per ring, what this process last wrote (the watch may still hold an
-//! older copy) and since when a change that may wait ([`Urgency::MayWait`]) has been waiting.
+//! Coalesced status writes: per ring, what this process last wrote (status and finalizer; the
+//! watch may still hold an older copy) and since when a change that may wait
+//! ([`Urgency::MayWait`]) has been waiting.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -30,6 +31,8 @@ struct Memory {
     written: Option<(u64, u64)>,
     /// When a change that may wait was first held back.
     waiting_since: Option<Instant>,
+    /// resourceVersion our finalizer patch produced.
+    finalizer: Option<u64>,
 }
 
 /// Per ring (`namespace/name`) memory of status writes.
@@ -114,6 +117,19 @@ impl StatusWrites {
         memory.waiting_since = None;
     }
 
+    /// Records that our finalizer patch produced resourceVersion `rv`.
+    pub fn finalizer_written(&self, ring: &str, rv: Option<u64>) {
+        self.lock().entry(ring.to_string()).or_default().finalizer = rv;
+    }
+
+    /// Whether this process added the finalizer after the copy read at `read_rv` was taken.
+    pub fn finalizer_added_after(&self, ring: &str, read_rv: Option<u64>) -> bool {
+        self.lock()
+            .get(ring)
+            .and_then(|m| m.finalizer)
+            .is_some_and(|added| read_rv.is_none_or(|read| read < added))
+    }
+
     /// Forgets a ring (deleted).
     pub fn forget(&self, ring: &str) {
         self.lock().remove(ring);
@@ -170,5 +186,21 @@ mod tests {
         );
         w.forget("r");
         assert_eq!(w.decide_at("r", None, Urgency::Now, 3, t0), Decision::Write);
+    }
+
+    #[test]
+    fn a_finalizer_is_known_to_copies_older_than_our_patch() {
+        let w = StatusWrites::default();
+        assert!(!w.finalizer_added_after("r", Some(5)), "never added");
+        w.finalizer_written("r", Some(9));
+        assert!(w.finalizer_added_after("r", Some(5)), "older copy");
+        assert!(
+            !w.finalizer_added_after("r", Some(9)),
+            "a copy that shows our patch"
+        );
+        assert!(
+            !w.finalizer_added_after("r", Some(12)),
+            "a newer copy without it: removed since"
+        );
     }
 }

@@ -41,8 +41,9 @@ pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Actio
     let started = std::time::Instant::now();
     let result = if mc.meta().deletion_timestamp.is_some() {
         cleanup::finalize(&mc, &ctx, &namespace).await
-    } else if status::ensure_finalizer(&mc, &ctx, &namespace).await? {
-        Ok(Action::await_change())
+    } else if let Some(with_finalizer) = status::ensure_finalizer(&mc, &ctx, &namespace).await? {
+        // Go on with the object the patch returned: no round trip through the watch.
+        reconcile_ring(&with_finalizer, &ctx, &namespace).await
     } else {
         reconcile_ring(&mc, &ctx, &namespace).await
     };

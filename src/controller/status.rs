@@ -120,19 +120,30 @@ pub fn has_our_finalizer(mc: &MultiCasskop) -> bool {
         .any(|f| f == FINALIZER || f == LEGACY_FINALIZER)
 }
 
-/// Adds our finalizer, keeping the others. Returns true when it wrote (the write triggers the next reconcile).
+/// Adds our finalizer, keeping the others. Returns the patched object when it wrote; nothing
+/// when the finalizer is there, or when this process added it after the copy read was taken
+/// (a watch copy that lags behind our own patch must not patch again with its stale version).
 pub async fn ensure_finalizer(
     mc: &MultiCasskop,
     ctx: &Context,
     namespace: &str,
-) -> Result<bool, Error> {
+) -> Result<Option<MultiCasskop>, Error> {
     if mc.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(false);
+        return Ok(None);
+    }
+    let ring = format!("{namespace}/{}", mc.name_any());
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    if ctx.status_writes.finalizer_added_after(&ring, read_rv) {
+        return Ok(None);
     }
     let mut finalizers = mc.finalizers().to_vec();
     finalizers.push(FINALIZER.into());
-    patch_finalizers(mc, ctx, namespace, finalizers, "add finalizer to").await?;
-    Ok(true)
+    let patched = patch_finalizers(mc, ctx, namespace, finalizers, "add finalizer to").await?;
+    let rv = patched
+        .resource_version()
+        .and_then(|rv| rv.parse::<u64>().ok());
+    ctx.status_writes.finalizer_written(&ring, rv);
+    Ok(Some(patched))
 }
 
 /// Removes our finalizer and the Go version's, keeping the others.
@@ -147,7 +158,9 @@ pub async fn remove_finalizers(
         .filter(|f| *f != FINALIZER && *f != LEGACY_FINALIZER)
         .cloned()
         .collect();
-    patch_finalizers(mc, ctx, namespace, finalizers, "remove finalizers from").await
+    patch_finalizers(mc, ctx, namespace, finalizers, "remove finalizers from")
+        .await
+        .map(|_| ())
 }
 
 async fn patch_finalizers(
@@ -156,7 +169,7 @@ async fn patch_finalizers(
     namespace: &str,
     finalizers: Vec<String>,
     action: &'static str,
-) -> Result<(), Error> {
+) -> Result<MultiCasskop, Error> {
     let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": mc.resource_version() } });
     api(ctx, namespace)
         .patch(
@@ -170,8 +183,7 @@ async fn patch_finalizers(
             namespace: namespace.into(),
             name: mc.name_any(),
             source,
-        })?;
-    Ok(())
+        })
 }
 
 /// What [`write`] found and did.
