@@ -12,7 +12,7 @@ use crate::core::status_urgency::Urgency;
 
 /// How long a change that may wait is held back at most: CassKop's intermediate detail reaches
 /// the status within this delay, or sooner with the next change written at once.
-pub const STATUS_DEBOUNCE: Duration = Duration::from_secs(3);
+pub const STATUS_DEBOUNCE: Duration = Duration::from_secs(10);
 
 /// What to do with a computed status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
