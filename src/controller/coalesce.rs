@@ -27,8 +27,10 @@ pub enum Decision {
 
 #[derive(Debug, Default)]
 struct Memory {
-    /// resourceVersion and digest of this process's last status write.
-    written: Option<(u64, u64)>,
+    /// resourceVersion and digests of this process's last status write.
+    written: Option<(u64, Digests)>,
+    /// That status, until the watch delivers a copy at least as new.
+    status: Option<MultiCasskopStatus>,
     /// When a change that may wait was first held back.
     waiting_since: Option<Instant>,
     /// resourceVersion our finalizer patch produced.
@@ -41,13 +43,30 @@ pub struct StatusWrites {
     rings: Mutex<HashMap<String, Memory>>,
 }
 
-/// A digest of a status (to recognise one this process already wrote).
-pub fn digest(status: &MultiCasskopStatus) -> u64 {
+/// Digests of a status and of its essentials (to compare with one this process wrote without
+/// keeping it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digests {
+    /// Of the whole status.
+    pub full: u64,
+    /// Of what is written at once ([`crate::core::status_urgency::essential`]).
+    pub essential: u64,
+}
+
+fn hash(status: &MultiCasskopStatus) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_string(status)
         .unwrap_or_default()
         .hash(&mut hasher);
     hasher.finish()
+}
+
+/// The digests of `status`.
+pub fn digests(status: &MultiCasskopStatus) -> Digests {
+    Digests {
+        full: hash(status),
+        essential: hash(&crate::core::status_urgency::essential(status)),
+    }
 }
 
 impl StatusWrites {
@@ -57,16 +76,16 @@ impl StatusWrites {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Decides about `next` (digest `next_digest`, `urgency` against the status read at
+    /// Decides about `next` (digests `next`, `urgency` against the status read at
     /// resourceVersion `read_rv`).
     pub fn decide(
         &self,
         ring: &str,
         read_rv: Option<u64>,
         urgency: Urgency,
-        next_digest: u64,
+        next: Digests,
     ) -> Decision {
-        self.decide_at(ring, read_rv, urgency, next_digest, Instant::now())
+        self.decide_at(ring, read_rv, urgency, next, Instant::now())
     }
 
     fn decide_at(
@@ -74,23 +93,24 @@ impl StatusWrites {
         ring: &str,
         read_rv: Option<u64>,
         urgency: Urgency,
-        next_digest: u64,
+        next: Digests,
         now: Instant,
     ) -> Decision {
         let mut rings = self.lock();
         let memory = rings.entry(ring.to_string()).or_default();
-        if let Some((rv, digest)) = memory.written
-            && read_rv.is_none_or(|read| read < rv)
-        {
+        let urgency = match memory.written {
             // The copy read predates our own last write: judge against what we wrote.
-            if digest == next_digest {
-                memory.waiting_since = None;
-                return Decision::Skip;
+            Some((rv, written)) if read_rv.is_none_or(|read| read < rv) => {
+                if written.full == next.full {
+                    Urgency::Unchanged
+                } else if written.essential == next.essential {
+                    Urgency::MayWait
+                } else {
+                    Urgency::Now
+                }
             }
-            if urgency == Urgency::Unchanged {
-                return Decision::Write;
-            }
-        }
+            _ => urgency,
+        };
         match urgency {
             Urgency::Unchanged => {
                 memory.waiting_since = None;
@@ -109,11 +129,38 @@ impl StatusWrites {
         }
     }
 
+    /// The status to start a reconcile from: the copy read at `read_rv`, or the newer one this
+    /// process wrote (the watch can lag behind our own write; a reconcile from the older copy
+    /// would recompute timestamps and rewrite). The kept copy is dropped once the watch caught up.
+    pub fn newest(
+        &self,
+        ring: &str,
+        read_rv: Option<u64>,
+        read: Option<&MultiCasskopStatus>,
+    ) -> Option<MultiCasskopStatus> {
+        let mut rings = self.lock();
+        let memory = rings.get_mut(ring)?;
+        let (rv, _) = memory.written?;
+        if read_rv.is_none_or(|read| read < rv) {
+            memory.status.clone()
+        } else {
+            memory.status = None;
+            read.cloned()
+        }
+    }
+
     /// Records a status write that produced resourceVersion `rv`.
-    pub fn written(&self, ring: &str, rv: Option<u64>, digest: u64) {
+    pub fn written(
+        &self,
+        ring: &str,
+        rv: Option<u64>,
+        digests: Digests,
+        status: MultiCasskopStatus,
+    ) {
         let mut rings = self.lock();
         let memory = rings.entry(ring.to_string()).or_default();
-        memory.written = rv.map(|rv| (rv, digest));
+        memory.written = rv.map(|rv| (rv, digests));
+        memory.status = Some(status);
         memory.waiting_since = None;
     }
 
@@ -140,52 +187,86 @@ impl StatusWrites {
 mod tests {
     use super::*;
 
+    fn d(full: u64, essential: u64) -> Digests {
+        Digests { full, essential }
+    }
+
     #[test]
     fn decisions() {
         let w = StatusWrites::default();
         let t0 = Instant::now();
         let later = |ms| t0 + Duration::from_millis(ms);
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::Unchanged, 1, t0),
+            w.decide_at("r", Some(5), Urgency::Unchanged, d(1, 1), t0),
             Decision::Skip
         );
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::Now, 1, t0),
+            w.decide_at("r", Some(5), Urgency::Now, d(1, 1), t0),
             Decision::Write
         );
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::MayWait, 1, t0),
+            w.decide_at("r", Some(5), Urgency::MayWait, d(1, 1), t0),
             Decision::Wait(STATUS_DEBOUNCE),
             "held back"
         );
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::MayWait, 2, later(1000)),
+            w.decide_at("r", Some(5), Urgency::MayWait, d(2, 1), later(1000)),
             Decision::Wait(STATUS_DEBOUNCE - Duration::from_secs(1)),
             "counted from the first change held back"
         );
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::MayWait, 3, t0 + STATUS_DEBOUNCE),
+            w.decide_at(
+                "r",
+                Some(5),
+                Urgency::MayWait,
+                d(3, 1),
+                t0 + STATUS_DEBOUNCE
+            ),
             Decision::Write,
             "written once the debounce has passed"
         );
-        w.written("r", Some(9), 3);
+        let ours = MultiCasskopStatus {
+            phase: Some("Progressing".into()),
+            ..Default::default()
+        };
+        w.written("r", Some(9), d(3, 1), ours.clone());
+        let old = MultiCasskopStatus::default();
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::Now, 3, later(1)),
+            w.newest("r", Some(5), Some(&old)),
+            Some(ours.clone()),
+            "an older copy: start from what we wrote"
+        );
+        assert_eq!(
+            w.newest("r", Some(9), Some(&old)),
+            Some(old.clone()),
+            "the watch caught up"
+        );
+        assert_eq!(
+            w.decide_at("r", Some(5), Urgency::Now, d(3, 1), later(1)),
             Decision::Skip,
             "an older copy read after our write: what we wrote is not written again"
         );
         assert_eq!(
-            w.decide_at("r", Some(5), Urgency::Unchanged, 4, later(1)),
+            w.decide_at("r", Some(5), Urgency::Now, d(4, 1), later(1)),
+            Decision::Wait(STATUS_DEBOUNCE),
+            "an older copy: only detail differs from what we wrote, so it waits"
+        );
+        assert_eq!(
+            w.decide_at("r", Some(5), Urgency::Unchanged, d(4, 2), later(1)),
             Decision::Write,
             "an older copy that equals the new status still differs from what we wrote"
         );
+        w.written("r", Some(9), d(3, 1), ours);
         assert_eq!(
-            w.decide_at("r", Some(9), Urgency::MayWait, 4, later(1)),
+            w.decide_at("r", Some(9), Urgency::MayWait, d(4, 1), later(1)),
             Decision::Wait(STATUS_DEBOUNCE),
             "the debounce restarts after a write"
         );
         w.forget("r");
-        assert_eq!(w.decide_at("r", None, Urgency::Now, 3, t0), Decision::Write);
+        assert_eq!(
+            w.decide_at("r", None, Urgency::Now, d(3, 1), t0),
+            Decision::Write
+        );
     }
 
     #[test]

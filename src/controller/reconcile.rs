@@ -39,6 +39,17 @@ pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let started = std::time::Instant::now();
+    // Our own last status write is newer than a copy the watch has not caught up with yet.
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    let ring = format!("{namespace}/{name}");
+    let mc = match ctx.status_writes.newest(&ring, read_rv, mc.status.as_ref()) {
+        Some(newest) if mc.status.as_ref() != Some(&newest) => {
+            let mut newer = (*mc).clone();
+            newer.status = Some(newest);
+            Arc::new(newer)
+        }
+        _ => mc,
+    };
     let result = if mc.meta().deletion_timestamp.is_some() {
         cleanup::finalize(&mc, &ctx, &namespace).await
     } else if let Some(with_finalizer) = status::ensure_finalizer(&mc, &ctx, &namespace).await? {

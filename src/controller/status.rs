@@ -264,11 +264,11 @@ pub async fn write(
         }
     }
     let ring_key = format!("{namespace}/{}", mc.name_any());
-    let next_digest = coalesce::digest(&status);
+    let next = coalesce::digests(&status);
     let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
-    let decision =
-        ctx.status_writes
-            .decide(&ring_key, read_rv, urgency(&previous, &status), next_digest);
+    let decision = ctx
+        .status_writes
+        .decide(&ring_key, read_rv, urgency(&previous, &status), next);
     let retry = match decision {
         Decision::Skip => None,
         Decision::Wait(delay) => Some(delay),
@@ -290,7 +290,7 @@ pub async fn write(
             let rv = stored
                 .resource_version()
                 .and_then(|rv| rv.parse::<u64>().ok());
-            ctx.status_writes.written(&ring_key, rv, next_digest);
+            ctx.status_writes.written(&ring_key, rv, next, status);
             None
         }
     };

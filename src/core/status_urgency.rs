@@ -33,8 +33,9 @@ pub fn urgency(previous: &MultiCasskopStatus, next: &MultiCasskopStatus) -> Urge
     }
 }
 
-/// The status without what may wait.
-fn essential(status: &MultiCasskopStatus) -> MultiCasskopStatus {
+/// The status without what may wait (two statuses with equal essentials differ only in
+/// [`Urgency::MayWait`] detail).
+pub fn essential(status: &MultiCasskopStatus) -> MultiCasskopStatus {
     MultiCasskopStatus {
         ready_sites: None,
         conditions: status
