@@ -890,8 +890,9 @@ write), and one status write per site write plus the Ready write (4): the status
 That floor is 9 without Events. Changed: Normal Events (`Created`, `Updated`, `SiteReady`) are gone \
 (progress is in the status and the logs; Warnings stay, once per message); CassKop's intermediate \
 detail (phase, action, messages, ready count, confirmations) waits up to 10 s (`STATUS_DEBOUNCE`) and is \
-carried by the next urgent write (src/core/status_urgency.rs, src/controller/coalesce.rs); a status this \
-process already wrote is not written again from an older watch copy; the finalizer patch is followed by \
+carried by the next urgent write (src/core/status_urgency.rs, src/controller/coalesce.rs); each reconcile \
+starts from the newest status (ours while the watch still shows an older copy: before, a lagging watch made \
+every reconcile recompute `progressingSince` and transition times from now and write again); the finalizer patch is followed by \
 the reconcile in the same pass and never re-sent from a stale copy. Above the floor: detail of sites \
 that stay busy longer than the debounce, and retries when an overloaded API server times out \
 (each costs a write and, as `WriteFailed`, a Warning).\n\
