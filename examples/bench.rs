@@ -172,6 +172,16 @@ impl Drop for Controller {
 
 impl Controller {
     fn start(sites: &Sites, namespace: &str) -> anyhow::Result<Self> {
+        Self::start_with(sites, namespace, &[], &[])
+    }
+
+    /// The controller with extra arguments and environment (leader election).
+    fn start_with(
+        sites: &Sites,
+        namespace: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let binary = exe
             .parent()
@@ -206,6 +216,8 @@ impl Controller {
                 &format!("site-c={}:site-c", kc("site-c")),
             ])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -259,8 +271,8 @@ impl Controller {
         ticks / hz
     }
 
-    /// (reads, writes) the controller sent, from its /metrics.
-    async fn requests(&self) -> anyhow::Result<(u64, u64)> {
+    /// The API requests the controller sent, from its /metrics.
+    async fn requests(&self) -> anyhow::Result<Requests> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
         stream
@@ -268,7 +280,7 @@ impl Controller {
             .await?;
         let mut text = String::new();
         stream.read_to_string(&mut text).await?;
-        let (mut reads, mut writes) = (0, 0);
+        let mut requests = Requests::default();
         for line in text
             .lines()
             .filter(|l| l.starts_with("multicasskop_api_requests_total{"))
@@ -278,18 +290,30 @@ impl Controller {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
-            let verb = line
-                .split("verb=\"")
-                .nth(1)
-                .and_then(|v| v.split('"').next())
-                .unwrap_or_default();
-            if multi_casskop::metrics::is_read(verb) {
-                reads += n
-            } else {
-                writes += n
+            let label = |key: &str| {
+                line.split(&format!("{key}=\""))
+                    .nth(1)
+                    .and_then(|v| v.split('"').next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (site, verb, resource) = (label("site"), label("verb"), label("resource"));
+            if multi_casskop::metrics::is_read(&verb) {
+                requests.reads += n;
+                continue;
             }
+            let kind = match (site.as_str(), resource.as_str()) {
+                ("management", "multicasskops/status") => "status",
+                ("management", "multicasskops") => "finalizer",
+                (_, "events") => "event",
+                (_, "leases") => "lease",
+                ("management", _) => "other",
+                (_, r) if r.starts_with("cassandraclusters") => "apply",
+                _ => "other",
+            };
+            *requests.writes.entry(kind.to_string()).or_default() += n;
         }
-        Ok((reads, writes))
+        Ok(requests)
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -311,10 +335,39 @@ impl Controller {
     }
 }
 
+/// API requests of the controller: reads, and writes by kind (`apply` at sites, `status` and
+/// `finalizer` of MultiCasskops, `event`, `lease`, `other`).
+#[derive(Clone, Default)]
+struct Requests {
+    reads: u64,
+    writes: std::collections::BTreeMap<String, u64>,
+}
+
+impl Requests {
+    fn total_writes(&self) -> u64 {
+        self.writes.values().sum()
+    }
+
+    /// Writes by kind since `before`.
+    fn writes_since(&self, before: &Requests) -> std::collections::BTreeMap<String, u64> {
+        let mut out: std::collections::BTreeMap<String, u64> =
+            ["apply", "status", "event", "finalizer"]
+                .into_iter()
+                .map(|k| (k.to_string(), 0))
+                .collect();
+        for (k, v) in &self.writes {
+            let was = before.writes.get(k).copied().unwrap_or(0);
+            if v > &was {
+                *out.entry(k.clone()).or_default() += v - was;
+            }
+        }
+        out
+    }
+}
+
 struct World {
     sites: Sites,
     clients: HashMap<&'static str, Client>,
-    _simulators: Vec<Simulator>,
 }
 
 async fn world() -> anyhow::Result<World> {
@@ -326,18 +379,12 @@ async fn world() -> anyhow::Result<World> {
     let sites = Sites::start(configs).await?;
     sites.install_casskop_crds().await?;
     let mut clients = HashMap::new();
-    let mut simulators = Vec::new();
     for s in SITES {
         let client = sites.get(s).context("site")?.client().await?;
-        simulators.push(Simulator::spawn(client.clone(), SimConfig::default()));
         clients.insert(s, client);
     }
     crds::install_crds(&clients["site-a"], &[repo().join("crds/multicasskop.yaml")]).await?;
-    Ok(World {
-        sites,
-        clients,
-        _simulators: simulators,
-    })
+    Ok(World { sites, clients })
 }
 
 struct Phase {
@@ -345,6 +392,7 @@ struct Phase {
     timeline: Arc<Mutex<Timeline>>,
     mcs: Api<MultiCasskop>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    _simulators: Vec<Simulator>,
 }
 
 impl Drop for Phase {
@@ -355,10 +403,16 @@ impl Drop for Phase {
     }
 }
 
-async fn phase(world: &World, prefix: &str) -> anyhow::Result<Phase> {
+/// A namespace of its own at every site, with a CassKop simulator (`sim`) watching it there.
+async fn phase(world: &World, prefix: &str, sim: SimConfig) -> anyhow::Result<Phase> {
     let ns = namespace::unique_name(prefix);
+    let mut simulators = Vec::new();
     for s in SITES {
         namespace::create_namespace(&world.clients[s], &ns).await?;
+        simulators.push(Simulator::spawn(
+            world.clients[s].clone(),
+            sim.clone().namespace(ns.clone()),
+        ));
     }
     let timeline = Arc::new(Mutex::new(Timeline::default()));
     let mcs: Api<MultiCasskop> = Api::namespaced(world.clients["site-a"].clone(), &ns);
@@ -375,6 +429,7 @@ async fn phase(world: &World, prefix: &str) -> anyhow::Result<Phase> {
         timeline,
         mcs,
         tasks,
+        _simulators: simulators,
     })
 }
 
@@ -417,123 +472,205 @@ async fn latencies(
     Ok((create, change, ours, theirs))
 }
 
+/// Which phases to run: `BENCH_PHASES` (comma-separated: latency, traced, scale, outage,
+/// failover), all by default; empty: none (only BENCHMARKS.md is rewritten). Figures of phases
+/// not run are kept from the previous BENCHMARKS.json.
+fn phases() -> Vec<String> {
+    std::env::var("BENCH_PHASES")
+        .unwrap_or_else(|_| "latency,traced,scale,outage,failover".into())
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The CassKop step of the faithful simulator in the `traced` phase.
+const TRACED_STEP: Duration = Duration::from_secs(2);
+const TRACED_REPETITIONS: usize = 5;
+/// Lease of the `failover` phase (the HA test's too).
+const FAILOVER_LEASE_SECONDS: u64 = 4;
+const FAILOVER_REPETITIONS: usize = 3;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     multi_casskop_e2e::telemetry::init();
+    let phases = phases();
+    let run = |p: &str| phases.iter().any(|x| x == p);
+    if phases.is_empty() {
+        // `BENCH_PHASES=`: only rewrite BENCHMARKS.md from BENCHMARKS.json.
+        let text = std::fs::read_to_string(repo().join("BENCHMARKS.json"))?;
+        let md = markdown(&serde_json::from_str(&text)?);
+        std::fs::write(repo().join("BENCHMARKS.md"), &md)?;
+        println!("{md}");
+        return Ok(());
+    }
     let world = world().await?;
     println!(
         "three sites up in {:.1}s",
         world.sites.started_in().as_secs_f64()
     );
+    let mut report: Value = std::fs::read_to_string(repo().join("BENCHMARKS.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    report["machine"] = machine();
 
     // 1-2. Latency of create and change, one ring at a time.
-    let p = phase(&world, "latency").await?;
-    let controller = Controller::start(&world.sites, &p.namespace)?;
-    controller.wait_ready().await?;
-    let (create, change, ours, theirs) = latencies(&p, &SITES, REPETITIONS).await?;
-    let (create_s, change_s) = (stats(create), stats(change));
-    println!(
-        "create latency ms {:?} (controller median {:.1}, simulator median {:.1})",
-        create_s.median,
-        stats(ours.clone()).median,
-        stats(theirs.clone()).median
-    );
-    println!("change latency ms {:?}", change_s.median);
-    drop(controller);
-    drop(p);
-
-    // 3. Scale: many rings at once.
-    let p = phase(&world, "scale").await?;
-    let controller = Controller::start(&world.sites, &p.namespace)?;
-    controller.wait_ready().await?;
-    let (reads0, writes0) = controller.requests().await?;
-    let cpu0 = controller.cpu_seconds();
-    let t0 = Instant::now();
-    let mcs = p.mcs.clone();
-    let ns = p.namespace.clone();
-    futures::stream::iter(0..SCALE)
-        .map(|i| {
-            let (mcs, ns) = (mcs.clone(), ns.clone());
-            async move {
-                mcs.create(&PostParams::default(), &ring(&format!("s{i}"), &ns, &SITES))
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let ready = p
-            .timeline
-            .lock()
-            .expect("lock")
-            .ready
-            .keys()
-            .filter(|(n, g)| n.starts_with('s') && *g == 1)
-            .count();
-        if ready == SCALE {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("only {ready} of {SCALE} rings Ready after 900 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if run("latency") {
+        let p = phase(&world, "latency", SimConfig::default()).await?;
+        let controller = Controller::start(&world.sites, &p.namespace)?;
+        controller.wait_ready().await?;
+        let (create, change, ours, theirs) = latencies(&p, &SITES, REPETITIONS).await?;
+        let (create_s, change_s) = (stats(create), stats(change));
+        println!(
+            "create latency ms {:?} (controller median {:.1}, simulator median {:.1})",
+            create_s.median,
+            stats(ours.clone()).median,
+            stats(theirs.clone()).median
+        );
+        println!("change latency ms {:?}", change_s.median);
+        report["create_latency_ms"] = json!(create_s);
+        report["change_latency_ms"] = json!(change_s);
+        report["create_split_ms"] = json!({ "controller_median": stats(ours).median, "simulator_median": stats(theirs).median });
     }
-    let scale_seconds = t0.elapsed().as_secs_f64();
-    let (reads1, writes1) = controller.requests().await?;
-    let scale_cpu = controller.cpu_seconds() - cpu0;
-    let scale_rss = controller.peak_rss_mib();
-    println!(
-        "scale: {SCALE} x 3 sites Ready in {scale_seconds:.1}s, peak RSS {scale_rss:.1} MiB, {scale_cpu:.1} CPU s"
-    );
 
-    // 4. Rest: a minute with nothing to do.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (reads2, writes2) = controller.requests().await?;
-    let cpu2 = controller.cpu_seconds();
-    tokio::time::sleep(REST).await;
-    let (reads3, writes3) = controller.requests().await?;
-    let rest_cpu = controller.cpu_seconds() - cpu2;
-    println!(
-        "rest: {} writes, {} requests, {rest_cpu:.2} CPU s in {}s",
-        writes3 - writes2,
-        (reads3 + writes3) - (reads2 + writes2),
-        REST.as_secs()
-    );
-    drop(controller);
-    drop(p);
+    // The same with the faithful simulator at a 2 s step: the cost of correct ordering.
+    if run("traced") {
+        let sim = SimConfig::traced().delay(TRACED_STEP);
+        let p = phase(&world, "traced", sim.clone()).await?;
+        let controller = Controller::start(&world.sites, &p.namespace)?;
+        controller.wait_ready().await?;
+        let (create, change, ours, theirs) = latencies(&p, &SITES, TRACED_REPETITIONS).await?;
+        let (create_s, change_s) = (stats(create), stats(change));
+        let floor = SITES.len() as f64 * TRACED_STEP.as_secs_f64() * 1000.0;
+        println!(
+            "traced: create median {:.0} ms, change median {:.0} ms (floor {floor:.0} ms)",
+            create_s.median, change_s.median
+        );
+        report["traced"] = json!({
+            "step_ms": TRACED_STEP.as_millis() as f64, "reaction_ms": sim.reaction.as_millis() as f64,
+            "floor_ms": floor, "repetitions": TRACED_REPETITIONS,
+            "create_latency_ms": create_s, "change_latency_ms": change_s,
+            "create_split_ms": { "controller_median": stats(ours).median, "simulator_median": stats(theirs).median },
+        });
+    }
 
-    // 5. Outage: site-c down; rings over site-a and site-b.
-    let p = phase(&world, "outage").await?;
-    let controller = Controller::start(&world.sites, &p.namespace)?;
-    controller.wait_ready().await?;
-    world.sites.get("site-c").context("site-c")?.stop().await?;
-    let (create_o, change_o, _, _) =
-        latencies(&p, &["site-a", "site-b"], OUTAGE_REPETITIONS).await?;
-    let (create_o, change_o) = (stats(create_o), stats(change_o));
-    println!(
-        "outage: create median {:.1} ms, change median {:.1} ms",
-        create_o.median, change_o.median
-    );
-    drop(controller);
-    drop(p);
+    // 3. Scale: many rings at once, then 4. rest: a minute with nothing to do.
+    if run("scale") {
+        let p = phase(&world, "scale", SimConfig::default()).await?;
+        let controller = Controller::start(&world.sites, &p.namespace)?;
+        controller.wait_ready().await?;
+        let r0 = controller.requests().await?;
+        let cpu0 = controller.cpu_seconds();
+        let t0 = Instant::now();
+        let mcs = p.mcs.clone();
+        let ns = p.namespace.clone();
+        futures::stream::iter(0..SCALE)
+            .map(|i| {
+                let (mcs, ns) = (mcs.clone(), ns.clone());
+                async move {
+                    match mcs
+                        .create(&PostParams::default(), &ring(&format!("s{i}"), &ns, &SITES))
+                        .await
+                    {
+                        // A create answered late and sent again by the client: it is there.
+                        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+                        other => other.map(|_| ()),
+                    }
+                }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            let ready = p
+                .timeline
+                .lock()
+                .expect("lock")
+                .ready
+                .keys()
+                .filter(|(n, g)| n.starts_with('s') && *g == 1)
+                .count();
+            if ready == SCALE {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("only {ready} of {SCALE} rings Ready after 900 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let scale_seconds = t0.elapsed().as_secs_f64();
+        // Writes that follow Ready (a debounced status, an Event) belong to the ring too.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let r1 = controller.requests().await?;
+        let scale_cpu = controller.cpu_seconds() - cpu0;
+        let scale_rss = controller.peak_rss_mib();
+        let per_ring = |n: u64| n as f64 / SCALE as f64;
+        let by_kind: serde_json::Map<String, Value> = r1
+            .writes_since(&r0)
+            .into_iter()
+            .map(|(k, v)| (k, json!(per_ring(v))))
+            .collect();
+        println!(
+            "scale: {SCALE} x 3 sites Ready in {scale_seconds:.1}s, peak RSS {scale_rss:.1} MiB, {scale_cpu:.1} CPU s, writes per ring {:.2} {by_kind:?}",
+            per_ring(r1.total_writes() - r0.total_writes())
+        );
+        report["scale"] = json!({
+            "multicasskops": SCALE, "sites": SITES.len(), "seconds_to_ready": scale_seconds, "peak_rss_mib": scale_rss,
+            "cpu_seconds": scale_cpu,
+            "cpu_seconds_per_1000_rings": scale_cpu * 1000.0 / SCALE as f64,
+            "reads_per_multicasskop": per_ring(r1.reads - r0.reads),
+            "writes_per_multicasskop": per_ring(r1.total_writes() - r0.total_writes()),
+            "writes_per_multicasskop_by_kind": by_kind,
+        });
 
-    let scale_json = json!({
-        "multicasskops": SCALE, "sites": SITES.len(), "seconds_to_ready": scale_seconds, "peak_rss_mib": scale_rss,
-        "cpu_seconds": scale_cpu,
-        "reads_per_multicasskop": (reads1 - reads0) as f64 / SCALE as f64,
-        "writes_per_multicasskop": (writes1 - writes0) as f64 / SCALE as f64,
-    });
-    let report = json!({
-        "machine": machine(),
-        "create_latency_ms": create_s, "change_latency_ms": change_s,
-        "create_split_ms": { "controller_median": stats(ours).median, "simulator_median": stats(theirs).median },
-        "scale": scale_json,
-        "rest": { "seconds": REST.as_secs(), "writes": writes3 - writes2, "requests": (reads3 + writes3) - (reads2 + writes2), "cpu_seconds": rest_cpu },
-        "outage": { "create_latency_ms_median": create_o.median, "change_latency_ms_median": change_o.median },
-    });
+        let cpu2 = controller.cpu_seconds();
+        tokio::time::sleep(REST).await;
+        let r3 = controller.requests().await?;
+        let rest_cpu = controller.cpu_seconds() - cpu2;
+        let rest_writes = r3.total_writes() - r1.total_writes();
+        let rest_requests = rest_writes + r3.reads - r1.reads;
+        println!(
+            "rest: {rest_writes} writes, {rest_requests} requests, {rest_cpu:.2} CPU s in {}s",
+            REST.as_secs()
+        );
+        report["rest"] = json!({ "seconds": REST.as_secs(), "writes": rest_writes, "requests": rest_requests, "cpu_seconds": rest_cpu });
+    }
+
+    // 5. Leader failover: SIGKILL the leader of two replicas; how long until the standby holds
+    // the Lease, and until a ring created right after the kill is Ready.
+    if run("failover") {
+        let p = phase(&world, "failover", SimConfig::default()).await?;
+        let (takeovers, readies) = failovers(&world, &p).await?;
+        let (takeover, ready) = (stats(takeovers), stats(readies));
+        println!(
+            "failover: lease {FAILOVER_LEASE_SECONDS} s, takeover median {:.0} ms (max {:.0}), ring Ready after kill median {:.0} ms",
+            takeover.median, takeover.max, ready.median
+        );
+        report["failover"] = json!({
+            "lease_seconds": FAILOVER_LEASE_SECONDS, "repetitions": FAILOVER_REPETITIONS,
+            "takeover_ms": takeover, "ring_ready_after_kill_ms": ready,
+        });
+    }
+
+    // 6. Outage: site-c down; rings over site-a and site-b (last: it stops site-c).
+    if run("outage") {
+        let p = phase(&world, "outage", SimConfig::default()).await?;
+        let controller = Controller::start(&world.sites, &p.namespace)?;
+        controller.wait_ready().await?;
+        world.sites.get("site-c").context("site-c")?.stop().await?;
+        let (create_o, change_o, _, _) =
+            latencies(&p, &["site-a", "site-b"], OUTAGE_REPETITIONS).await?;
+        let (create_o, change_o) = (stats(create_o), stats(change_o));
+        println!(
+            "outage: create median {:.1} ms, change median {:.1} ms",
+            create_o.median, change_o.median
+        );
+        report["outage"] = json!({ "create_latency_ms_median": create_o.median, "change_latency_ms_median": change_o.median });
+    }
+
     std::fs::write(
         repo().join("BENCHMARKS.json"),
         serde_json::to_string_pretty(&report)? + "\n",
@@ -543,6 +680,98 @@ async fn main() -> anyhow::Result<()> {
     println!("\n{md}");
     world.sites.shutdown_blocking(Duration::from_secs(30));
     Ok(())
+}
+
+/// The Lease's holder, if any.
+async fn lease_holder(client: &Client, namespace: &str) -> Option<String> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), namespace);
+    leases
+        .get_opt("multi-casskop")
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
+}
+
+/// Kills the leader of two replicas `FAILOVER_REPETITIONS` times (a fresh standby each time);
+/// returns (ms until the standby holds the Lease, ms until a ring created after the kill is Ready).
+async fn failovers(world: &World, p: &Phase) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let management = &world.clients["site-a"];
+    let replica = |n: usize| {
+        let name = format!("bench-replica-{n}");
+        Controller::start_with(
+            &world.sites,
+            &p.namespace,
+            &[
+                "--leader-elect",
+                "--leader-election-namespace",
+                &p.namespace,
+            ],
+            &[
+                ("POD_NAME", name.clone()),
+                (
+                    "MULTICASSKOP_LEADER_ELECTION__LEASE_DURATION_SECONDS",
+                    FAILOVER_LEASE_SECONDS.to_string(),
+                ),
+            ],
+        )
+        .map(|c| (name, c))
+    };
+    let mut replicas = vec![replica(0)?, replica(1)?];
+    let (mut takeovers, mut readies) = (Vec::new(), Vec::new());
+    for round in 0..FAILOVER_REPETITIONS {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let leader = loop {
+            if let Some(h) = lease_holder(management, &p.namespace).await
+                && replicas.iter().any(|(n, _)| *n == h)
+            {
+                break h;
+            }
+            if Instant::now() > deadline {
+                bail!("no replica holds the Lease");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for (_, c) in &replicas {
+            c.wait_ready().await?;
+        }
+        // The leader works: a ring becomes Ready.
+        let warm = format!("f{round}a");
+        p.mcs
+            .create(&PostParams::default(), &ring(&warm, &p.namespace, &SITES))
+            .await?;
+        wait_ready(&p.timeline, &warm, 1, Duration::from_secs(60)).await?;
+        let index = replicas
+            .iter()
+            .position(|(n, _)| *n == leader)
+            .context("leader")?;
+        let (_, mut dead) = replicas.remove(index);
+        let killed = Instant::now();
+        dead.child.kill()?; // SIGKILL: the Lease is not released
+        let _ = dead.child.wait();
+        let name = format!("f{round}b");
+        p.mcs
+            .create(&PostParams::default(), &ring(&name, &p.namespace, &SITES))
+            .await?;
+        let standby = replicas[0].0.clone();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if lease_holder(management, &p.namespace).await.as_deref() == Some(standby.as_str()) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{standby} did not take the Lease over");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        takeovers.push(killed.elapsed().as_secs_f64() * 1000.0);
+        let ready = wait_ready(&p.timeline, &name, 1, Duration::from_secs(120)).await?;
+        readies.push((ready - killed).as_secs_f64() * 1000.0);
+        replicas.push(replica(2 + round)?);
+    }
+    Ok((takeovers, readies))
 }
 
 fn machine() -> Value {
@@ -563,17 +792,34 @@ fn machine() -> Value {
 
 fn markdown(r: &Value) -> String {
     let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
-    format!(
-        "# Benchmarks\n\nProduced by `make bench` on {} ({} cores, {} GiB), sites: {}. CassKop simulator with no delay.\n\
-Goals from the project: create median <= 300 ms; 1,000 x 3 sites Ready within 60 s with peak RSS <= 100 MiB; zero writes at rest; one site down changes nothing for the others.\n\n\
+    let kinds = r
+        .pointer("/scale/writes_per_multicasskop_by_kind")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mut md = format!(
+        "# Benchmarks\n\nProduced by `make bench` (`BENCH_PHASES=scale,failover make bench` runs some phases and keeps the other figures) on {} ({} cores, {} GiB), sites: {}. CassKop simulator with no delay unless said.\n\
+Goals from the project: create median <= 300 ms; 1,000 x 3 sites Ready within 60 s with at most 8 API writes per ring and peak RSS <= 64 MiB; zero writes at rest; one site down changes nothing for the others; leader failover within the lease duration + 1 s.\n\n\
+The machine is shared: wall-clock figures (latencies, seconds to Ready) are noisy; counts (writes per ring by kind), peak RSS and CPU seconds are the reliable figures.\n\n\
 | measure | min | median | p95 | max |\n| --- | --- | --- | --- | --- |\n\
 | create latency, 3 sites (ms) | {:.1} | {:.1} | {:.1} | {:.1} |\n\
 | change latency, 3 sites (ms) | {:.1} | {:.1} | {:.1} | {:.1} |\n\n\
 Create latency split (medians): controller {:.1} ms, waiting for the simulator {:.1} ms.\n\n\
+| faithful simulator, {:.0} ms step ({:.0} ms reaction), 3 sites | median (ms) | max (ms) |\n| --- | --- | --- |\n\
+| create | {:.0} | {:.0} |\n| change | {:.0} | {:.0} |\n\n\
+Floor: {:.0} ms to create (one step per site, in order), {:.0} ms to change (CassKop's reaction before each update too). Create split (medians): controller {:.0} ms, waiting for the simulator {:.0} ms.\n\n\
 | scale: {} MultiCasskops x {} sites | value |\n| --- | --- |\n\
 | seconds to all Ready | {:.1} |\n| controller peak RSS (MiB) | {:.1} |\n| controller CPU seconds | {:.1} |\n\
-| API reads per MultiCasskop | {:.1} |\n| API writes per MultiCasskop | {:.1} |\n\n\
+| controller CPU seconds per 1,000 rings | {:.1} |\n\
+| API reads per MultiCasskop | {:.1} |\n| API writes per MultiCasskop | {:.2} |\n| writes per MultiCasskop by kind | {} |\n\n\
 | rest ({} s after convergence) | value |\n| --- | --- |\n| writes | {} |\n| requests | {} |\n| CPU seconds | {:.2} |\n\n\
+| leader failover ({} s lease, SIGKILL, {} times) | median (ms) | max (ms) |\n| --- | --- | --- |\n\
+| standby holds the Lease | {:.0} | {:.0} |\n| a ring created after the kill is Ready | {:.0} | {:.0} |\n\n\
 | site-c down: rings over site-a and site-b | median (ms) |\n| --- | --- |\n| create | {:.1} |\n| change | {:.1} |\n",
         r.pointer("/machine/cpu")
             .and_then(Value::as_str)
@@ -597,18 +843,74 @@ Create latency split (medians): controller {:.1} ms, waiting for the simulator {
         f("/change_latency_ms/max"),
         f("/create_split_ms/controller_median"),
         f("/create_split_ms/simulator_median"),
+        f("/traced/step_ms"),
+        f("/traced/reaction_ms"),
+        f("/traced/create_latency_ms/median"),
+        f("/traced/create_latency_ms/max"),
+        f("/traced/change_latency_ms/median"),
+        f("/traced/change_latency_ms/max"),
+        f("/traced/floor_ms"),
+        3.0 * (f("/traced/step_ms") + f("/traced/reaction_ms")),
+        f("/traced/create_split_ms/controller_median"),
+        f("/traced/create_split_ms/simulator_median"),
         f("/scale/multicasskops"),
         f("/scale/sites"),
         f("/scale/seconds_to_ready"),
         f("/scale/peak_rss_mib"),
         f("/scale/cpu_seconds"),
+        f("/scale/cpu_seconds_per_1000_rings"),
         f("/scale/reads_per_multicasskop"),
         f("/scale/writes_per_multicasskop"),
+        kinds,
         f("/rest/seconds"),
         f("/rest/writes"),
         f("/rest/requests"),
         f("/rest/cpu_seconds"),
+        f("/failover/lease_seconds"),
+        f("/failover/repetitions"),
+        f("/failover/takeover_ms/median"),
+        f("/failover/takeover_ms/max"),
+        f("/failover/ring_ready_after_kill_ms/median"),
+        f("/failover/ring_ready_after_kill_ms/max"),
         f("/outage/create_latency_ms_median"),
         f("/outage/change_latency_ms_median"),
-    )
+    );
+    md.push('\n');
+    md.push_str(ANALYSIS);
+    md
 }
+
+/// What dominates each figure and what changed (kept with the code that measures it).
+const ANALYSIS: &str = "## What dominates each figure, and what changed\n\n\
+- **Writes per ring** (goal <= 8; 22.5 before: 4 applies, ~6 Events, the finalizer, ~11 status writes). \
+What remains for a 3-site create is 4 site writes (site-b's CRD has a status subresource, so its seed list \
+is a second write), the finalizer (the status subresource ignores metadata: it cannot ride on a status \
+write), and one status write per site write plus the Ready write (4): the status carries each site's \
+`lastWrite`, which a new leader needs to judge readiness after a failover, so it is never held back. \
+That floor is 9 without Events. Changed: Normal Events (`Created`, `Updated`, `SiteReady`) are gone \
+(progress is in the status and the logs; Warnings stay, once per message); CassKop's intermediate \
+detail (phase, action, messages, ready count, confirmations) waits up to 10 s (`STATUS_DEBOUNCE`) and is \
+carried by the next urgent write (src/core/status_urgency.rs, src/controller/coalesce.rs); each reconcile \
+starts from the newest status (ours while the watch still shows an older copy: before, a lagging watch made \
+every reconcile recompute `progressingSince` and transition times from now and write again); the finalizer patch is followed by \
+the reconcile in the same pass and never re-sent from a stale copy. Above the floor: detail of sites \
+that stay busy longer than the debounce, and retries when an overloaded API server times out \
+(each costs a write and, as `WriteFailed`, a Warning).\n\
+- **Peak RSS**: the 3,000 cached CassandraClusters (slimmed: no managedFields, no CassKop last-applied \
+copy, no per-pod status) and the 1,000 MultiCasskops; changed: the ledger's copy of each written object \
+is slimmed like the store's, kubectl's last-applied copy is dropped from cached MultiCasskops, Normal \
+Events no longer fill the Event recorder's cache, and at most 32 reconciles run at once \
+(`RECONCILE_CONCURRENCY`): without a bound, a slow or flapping site let all 1,000 wait at once, each \
+holding its copies.\n\
+- **CPU**: the reconciles (JSON of each site's object, judged per reconcile); fewer writes mean fewer \
+watch events and fewer reconciles.\n\
+- **Failover**: the standby's view of the Lease. The Lease loop is now our own (src/lease.rs): the \
+holder renews every third of the lease and steps down after two thirds without a renewal; a standby \
+reads the Lease every tenth (100-800 ms), dates a renewal from its previous read, and takes the Lease \
+at most one duration after the last renewal it saw, i.e. within the duration of a SIGKILL (before: \
+13.3 s with a 4 s lease, because kube-lease-manager re-read a held lease at its expiry, then waited).\n\
+- **Faithful simulator at a 2 s step**: CassKop's steps in order, one site after the other (the floor); \
+the rest is the controller noticing each step (watch latency, 1 s status settle of the readiness rules).\n\
+- **Wall-clock figures** depend on the machine's load: on a 2-core machine shared with other test runs, \
+an overloaded management API server times out writes and probes, sites flap Unreachable, and every \
+flap is a status write per ring. Counts, RSS and CPU seconds are the reliable figures.\n";

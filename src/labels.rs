@@ -95,3 +95,8 @@ pub const TASK_STATUS_FIELD_MANAGER: &str = "multi-casskop/task-status";
 pub const COPY_TO_SITES_LABEL: &str = "multicasskop.db.orange.com/copy-to-sites";
 /// Field manager of the Secrets and ConfigMaps copied to sites.
 pub const COPY_FIELD_MANAGER: &str = "multi-casskop/copy";
+
+/// kubectl's client-side apply annotation: a full copy of the object on MultiCasskops created
+/// with `kubectl apply`; dropped from the controller's cached copies (never read).
+pub const KUBECTL_LAST_APPLIED_ANNOTATION: &str =
+    "kubectl.kubernetes.io/last-applied-configuration";

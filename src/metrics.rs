@@ -45,6 +45,9 @@ pub struct RequestLabels {
     pub site: String,
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`.
     pub verb: String,
+    /// The resource, with its subresource when there is one: `cassandraclusters`,
+    /// `multicasskops/status`, `events`, `leases` (from [`resource_of`]).
+    pub resource: String,
 }
 
 /// Every metric of the controller.
@@ -222,6 +225,31 @@ pub fn verb_of(method: &http::Method, uri: &http::Uri) -> &'static str {
     }
 }
 
+/// The resource of a request path (`/api/v1/...` or `/apis/<group>/<version>/...`, namespaced
+/// or not), followed by `/<subresource>` when the path names one; empty for discovery paths.
+pub fn resource_of(uri: &http::Uri) -> String {
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let rest = match segments.first() {
+        Some(&"api") => segments.get(2..),
+        Some(&"apis") => segments.get(3..),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let rest = match rest {
+        ["namespaces", _, resource, tail @ ..] => {
+            let mut v = vec![*resource];
+            v.extend_from_slice(tail);
+            v
+        }
+        other => other.to_vec(),
+    };
+    match rest.as_slice() {
+        [] => String::new(),
+        [resource] | [resource, _] => (*resource).to_string(),
+        [resource, _, subresource, ..] => format!("{resource}/{subresource}"),
+    }
+}
+
 /// A tower layer that counts every request of a client, labelled with its site.
 pub fn count_requests<B>(
     metrics: Arc<Metrics>,
@@ -234,6 +262,7 @@ pub fn count_requests<B>(
             .get_or_create(&RequestLabels {
                 site: site.clone(),
                 verb: verb.into(),
+                resource: resource_of(request.uri()),
             })
             .inc();
         request
@@ -288,6 +317,41 @@ mod tests {
     }
 
     #[test]
+    fn resources() {
+        let cases = [
+            (
+                "/apis/db.orange.com/v2/namespaces/ns/cassandraclusters/cass",
+                "cassandraclusters",
+            ),
+            (
+                "/apis/db.orange.com/v2/namespaces/ns/cassandraclusters/cass/status",
+                "cassandraclusters/status",
+            ),
+            (
+                "/apis/db.orange.com/v2/namespaces/ns/multicasskops/ring/status?fieldManager=x",
+                "multicasskops/status",
+            ),
+            (
+                "/apis/db.orange.com/v2/cassandraclusters",
+                "cassandraclusters",
+            ),
+            ("/api/v1/namespaces/ns/events", "events"),
+            ("/apis/events.k8s.io/v1/namespaces/ns/events/e", "events"),
+            (
+                "/apis/coordination.k8s.io/v1/namespaces/ns/leases/multi-casskop",
+                "leases",
+            ),
+            ("/api/v1/namespaces/ns", "namespaces"),
+            ("/apis/db.orange.com/v2", ""),
+            ("/version", ""),
+        ];
+        for (uri, want) in cases {
+            let uri: http::Uri = uri.parse().expect("uri");
+            assert_eq!(resource_of(&uri), want, "{uri}");
+        }
+    }
+
+    #[test]
     fn exposition_and_request_sums() {
         let m = Metrics::default();
         m.reconciled("ns", "ring", Duration::from_millis(3), false);
@@ -295,12 +359,14 @@ mod tests {
             .get_or_create(&RequestLabels {
                 site: "a".into(),
                 verb: "patch".into(),
+                resource: "cassandraclusters".into(),
             })
             .inc();
         m.api_requests
             .get_or_create(&RequestLabels {
                 site: "b".into(),
                 verb: "watch".into(),
+                resource: "cassandraclusters".into(),
             })
             .inc_by(2);
         let text = m.encode();

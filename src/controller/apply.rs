@@ -1,5 +1,5 @@
 //! Apply: the write of one site's CassandraCluster and seed list, recorded in the ledger with
-//! what CassKop must show for it, and announced with an Event.
+//! what CassKop must show for it (and logged; Events are kept for what needs attention).
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use crate::controller::Context;
 use crate::controller::error::SiteError;
 use crate::controller::ledger::SiteKey;
 use crate::controller::site_io::{self, Written};
-use crate::controller::status::{self, EventKind};
+use crate::controller::status;
 use crate::core::evidence::CasskopEvidence;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::sites::SiteHandle;
@@ -121,26 +121,13 @@ pub(crate) async fn apply_site(ctx: &Context, mc: &MultiCasskop, write: &SiteWri
                     },
                 };
                 ctx.ledger.record(key, record, written.object.clone());
-                let (reason, verb) = if before.is_some() {
-                    ("Updated", "updated")
+                let reason = if before.is_some() {
+                    "Updated"
                 } else {
-                    ("Created", "created")
+                    "Created"
                 };
                 let object = format!("{}/{}", desired.namespace, desired.name);
                 info!(multicasskop = %key.ring, site = %key.site, %object, reason, generation = written.generation, "wrote site");
-                status::site_event(
-                    ctx,
-                    mc,
-                    EventKind::Normal,
-                    reason,
-                    format!("{verb} CassandraCluster {object} at site {}", key.site),
-                    Some(status::at_site(
-                        &key.site,
-                        &desired.namespace,
-                        &desired.name,
-                    )),
-                )
-                .await;
             }
             Applied {
                 state: SiteState::Progressing,

@@ -104,6 +104,8 @@ pub async fn finalize(mc: &MultiCasskop, ctx: &Context, namespace: &str) -> Resu
     status::remove_finalizers(mc, ctx, namespace).await?;
     ctx.ledger
         .forget_ring(&format!("{namespace}/{}", mc.name_any()));
+    ctx.status_writes
+        .forget(&format!("{namespace}/{}", mc.name_any()));
     ctx.metrics.forget_ring(namespace, &mc.name_any());
     info!(multicasskop = %mc.name_any(), namespace, "released after cleaning up every site");
     Ok(Action::await_change())

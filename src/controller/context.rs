@@ -11,6 +11,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use crate::controller::backoff::Failures;
 use crate::controller::copies::CopyLedger;
 use crate::controller::joining::JoinBook;
+use crate::controller::coalesce::StatusWrites;
 use crate::controller::ledger::Ledger;
 use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct Context {
     pub ledger: Ledger,
     /// The last join record written per site (newer than a lagging watch).
     pub(crate) joins: JoinBook,
+    /// What this process last wrote to each ring's status, and what it holds back.
+    pub status_writes: StatusWrites,
     /// Prometheus metrics (also read by tests and benchmarks).
     pub metrics: Arc<Metrics>,
     /// The MultiCasskop watch has listed once.
@@ -67,6 +70,7 @@ impl Context {
             site_failures: Failures::default(),
             ledger: Ledger::default(),
             joins: JoinBook::default(),
+            status_writes: StatusWrites::default(),
             metrics,
             management_synced: AtomicBool::new(false),
             leading: AtomicBool::new(true),

@@ -76,8 +76,10 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a write and the object it returned.
-    pub fn record(&self, key: &SiteKey, record: WriteRecord, written: DynamicObject) {
+    /// Records a write and the object it returned (slimmed like the watch stores' copies, which
+    /// it stands in for).
+    pub fn record(&self, key: &SiteKey, record: WriteRecord, mut written: DynamicObject) {
+        crate::sites::slim(&mut written);
         self.lock().insert(
             key.clone(),
             Entry {

@@ -4,6 +4,7 @@
 mod apply;
 pub mod backoff;
 mod cleanup;
+mod coalesce;
 mod context;
 mod copies;
 mod dereference;
@@ -35,6 +36,11 @@ use tracing::{error, warn};
 use crate::api::MultiCasskop;
 use crate::controller::error::Error;
 use crate::sites::Trigger;
+
+/// Reconciles running at once. The API servers, not the controller, limit throughput; without
+/// a bound, a slow or flapping site makes every ring's reconcile wait at once, each holding its
+/// plans and copies (peak memory grows with the number of rings).
+pub const RECONCILE_CONCURRENCY: u16 = 32;
 
 fn error_policy(mc: Arc<MultiCasskop>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());
@@ -102,7 +108,13 @@ async fn rings(
     let count_ctx = ctx.clone();
     let watch = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(|mc| mc.managed_fields_mut().clear())
+        .modify(|mc| {
+            // Kept in memory for every ring, never read: managedFields and kubectl's copy of
+            // the spec.
+            mc.managed_fields_mut().clear();
+            mc.annotations_mut()
+                .remove(crate::labels::KUBECTL_LAST_APPLIED_ANNOTATION);
+        })
         .inspect(move |event| match event {
             Ok(watcher::Event::InitDone) => {
                 synced_ctx
@@ -113,6 +125,11 @@ async fn rings(
                 synced_ctx
                     .metrics
                     .forget_ring(&mc.namespace().unwrap_or_default(), &mc.name_any());
+                synced_ctx.status_writes.forget(&format!(
+                    "{}/{}",
+                    mc.namespace().unwrap_or_default(),
+                    mc.name_any()
+                ));
                 forget.forget(&mc.uid().unwrap_or_default());
             }
             Ok(watcher::Event::Apply(mc)) if mc.decoded().is_some() => {
@@ -134,7 +151,9 @@ async fn rings(
         })
         .applied_objects();
     let live = reader.clone();
-    let controller = Controller::for_stream(watch, reader);
+    let controller = Controller::for_stream(watch, reader).with_config(
+        kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
+    );
     controller
         .reconcile_on(one_rx)
         .reconcile_all_on(all_rx)

@@ -26,7 +26,7 @@ use crate::controller::leaving;
 use crate::controller::ledger::SiteKey;
 use crate::controller::lost_site::Survivor;
 use crate::controller::ownership::{self, Claim, Ownership};
-use crate::controller::status::{self, EventKind};
+use crate::controller::status;
 use crate::core::aggregate::SiteOutcome;
 use crate::core::evidence::{CasskopEvidence, digest};
 use crate::core::federation::{Federation, FederationInput, plan_federation_with};
@@ -48,10 +48,22 @@ pub async fn reconcile(mc: Arc<MultiCasskop>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let started = std::time::Instant::now();
+    // Our own last status write is newer than a copy the watch has not caught up with yet.
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    let ring = format!("{namespace}/{name}");
+    let mc = match ctx.status_writes.newest(&ring, read_rv, mc.status.as_ref()) {
+        Some(newest) if mc.status.as_ref() != Some(&newest) => {
+            let mut newer = (*mc).clone();
+            newer.status = Some(newest);
+            Arc::new(newer)
+        }
+        _ => mc,
+    };
     let result = if mc.meta().deletion_timestamp.is_some() {
         cleanup::finalize(&mc, &ctx, &namespace).await
-    } else if status::ensure_finalizer(&mc, &ctx, &namespace).await? {
-        Ok(Action::await_change())
+    } else if let Some(with_finalizer) = status::ensure_finalizer(&mc, &ctx, &namespace).await? {
+        // Go on with the object the patch returned: no round trip through the watch.
+        reconcile_ring(&with_finalizer, &ctx, &namespace).await
     } else {
         reconcile_ring(&mc, &ctx, &namespace).await
     };
@@ -123,8 +135,11 @@ async fn reconcile_ring(
                 .iter()
                 .map(|s| (s.clone(), outcome_of(s)))
                 .collect();
-            status::write(mc, ctx, namespace, sites, Vec::new(), &findings, false).await?;
-            return Ok(Action::await_change());
+            let written =
+                status::write(mc, ctx, namespace, sites, Vec::new(), &findings, false).await?;
+            return Ok(written
+                .retry
+                .map_or_else(Action::await_change, Action::requeue));
         }
     };
     for warning in &federation.warnings {
@@ -201,7 +216,7 @@ async fn reconcile_ring(
     }
 
     let deadline = deadline_delay(&sites, federation.progress_deadline, now);
-    let rolled_out = status::write(
+    let written = status::write(
         mc,
         ctx,
         namespace,
@@ -211,8 +226,9 @@ async fn reconcile_ring(
         false,
     )
     .await?;
+    let rolled_out = written.rolled_out;
     info!(multicasskop = %name, namespace, rolled_out, "reconciled");
-    Ok(match min_delay(retry, deadline) {
+    Ok(match min_delay(min_delay(retry, deadline), written.retry) {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
@@ -433,26 +449,6 @@ async fn act(
         }
         None => (state, message),
     };
-    if state == SiteState::Ready
-        && plan
-            .previous
-            .as_ref()
-            .is_some_and(|p| p.state != SiteState::Ready)
-    {
-        status::site_event(
-            ctx,
-            mc,
-            EventKind::Normal,
-            "SiteReady",
-            format!("site {site} is ready"),
-            Some(status::at_site(
-                &site,
-                &plan.desired.namespace,
-                &plan.desired.name,
-            )),
-        )
-        .await;
-    }
     let message = match &copies_missing {
         Some(problem) if !message.contains(problem.as_str()) => format!("{message}; {problem}"),
         _ => message,

@@ -1,6 +1,7 @@
 //! Writes to the MultiCasskop in the management cluster: its status (server-side apply, only
-//! when something changed, so a converged ring costs no writes), its finalizers (merge patches
-//! guarded by resourceVersion, other finalizers kept), and Kubernetes Events.
+//! when something changed, so a converged ring costs no writes; detail that may wait is
+//! coalesced, see [`crate::core::status_urgency`]), its finalizers (merge patches guarded by
+//! resourceVersion, other finalizers kept), and Kubernetes Events.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,8 +14,10 @@ use tracing::warn;
 
 use crate::api::{MultiCasskop, MultiCasskopStatus, SiteStatus};
 use crate::controller::Context;
+use crate::controller::coalesce::{self, Decision};
 use crate::controller::error::{Error, findings_message};
 use crate::core::aggregate::{SiteOutcome, summarize, with_transition_times};
+use crate::core::status_urgency::urgency;
 use crate::core::validate::Finding;
 use crate::labels::{FINALIZER, LEGACY_FINALIZER, STATUS_FIELD_MANAGER};
 
@@ -149,19 +152,30 @@ pub fn has_our_finalizer(mc: &MultiCasskop) -> bool {
         .any(|f| f == FINALIZER || f == LEGACY_FINALIZER)
 }
 
-/// Adds our finalizer, keeping the others. Returns true when it wrote (the write triggers the next reconcile).
+/// Adds our finalizer, keeping the others. Returns the patched object when it wrote; nothing
+/// when the finalizer is there, or when this process added it after the copy read was taken
+/// (a watch copy that lags behind our own patch must not patch again with its stale version).
 pub async fn ensure_finalizer(
     mc: &MultiCasskop,
     ctx: &Context,
     namespace: &str,
-) -> Result<bool, Error> {
+) -> Result<Option<MultiCasskop>, Error> {
     if mc.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(false);
+        return Ok(None);
+    }
+    let ring = format!("{namespace}/{}", mc.name_any());
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    if ctx.status_writes.finalizer_added_after(&ring, read_rv) {
+        return Ok(None);
     }
     let mut finalizers = mc.finalizers().to_vec();
     finalizers.push(FINALIZER.into());
-    patch_finalizers(mc, ctx, namespace, finalizers, "add finalizer to").await?;
-    Ok(true)
+    let patched = patch_finalizers(mc, ctx, namespace, finalizers, "add finalizer to").await?;
+    let rv = patched
+        .resource_version()
+        .and_then(|rv| rv.parse::<u64>().ok());
+    ctx.status_writes.finalizer_written(&ring, rv);
+    Ok(Some(patched))
 }
 
 /// Removes our finalizer and the Go version's, keeping the others.
@@ -176,7 +190,9 @@ pub async fn remove_finalizers(
         .filter(|f| *f != FINALIZER && *f != LEGACY_FINALIZER)
         .cloned()
         .collect();
-    patch_finalizers(mc, ctx, namespace, finalizers, "remove finalizers from").await
+    patch_finalizers(mc, ctx, namespace, finalizers, "remove finalizers from")
+        .await
+        .map(|_| ())
 }
 
 async fn patch_finalizers(
@@ -185,7 +201,7 @@ async fn patch_finalizers(
     namespace: &str,
     finalizers: Vec<String>,
     action: &'static str,
-) -> Result<(), Error> {
+) -> Result<MultiCasskop, Error> {
     let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": mc.resource_version() } });
     api(ctx, namespace)
         .patch(
@@ -199,13 +215,22 @@ async fn patch_finalizers(
             namespace: namespace.into(),
             name: mc.name_any(),
             source,
-        })?;
-    Ok(())
+        })
 }
 
-/// Computes the ring's status from its sites and writes it if it changed. Returns whether the
-/// spec is fully rolled out. `invalid` holds input errors (then `seeds` is empty and the
-/// previous seed list is kept).
+/// What [`write`] found and did.
+#[derive(Clone, Copy, Debug)]
+pub struct Written {
+    /// The spec is fully rolled out.
+    pub rolled_out: bool,
+    /// A change was held back (coalesced): reconcile again after this delay to write it.
+    pub retry: Option<std::time::Duration>,
+}
+
+/// Computes the ring's status from its sites and writes it if it changed: at once when the
+/// change matters to users or to a new leader, else within [`coalesce::STATUS_DEBOUNCE`] (the next
+/// write at once carries it sooner). `invalid` holds input errors (then `seeds` is empty and
+/// the previous seed list is kept).
 pub async fn write(
     mc: &MultiCasskop,
     ctx: &Context,
@@ -214,7 +239,7 @@ pub async fn write(
     seeds: Vec<String>,
     invalid: &[Finding],
     deleting: bool,
-) -> Result<bool, Error> {
+) -> Result<Written, Error> {
     let previous = mc.status.clone().unwrap_or_default();
     let outcomes: Vec<SiteOutcome> = sites.iter().map(|(_, o)| o.clone()).collect();
     let summary = summarize(&outcomes, invalid, deleting);
@@ -271,23 +296,41 @@ pub async fn write(
             .await;
         }
     }
-    if status != previous {
-        let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
-        api(ctx, namespace)
-            .patch_status(
-                &mc.name_any(),
-                &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(|source| Error::Management {
-                action: "update status of",
-                namespace: namespace.into(),
-                name: mc.name_any(),
-                source,
-            })?;
-    }
-    Ok(summary.rolled_out)
+    let ring_key = format!("{namespace}/{}", mc.name_any());
+    let next = coalesce::digests(&status);
+    let read_rv = mc.resource_version().and_then(|rv| rv.parse::<u64>().ok());
+    let decision = ctx
+        .status_writes
+        .decide(&ring_key, read_rv, urgency(&previous, &status), next);
+    let retry = match decision {
+        Decision::Skip => None,
+        Decision::Wait(delay) => Some(delay),
+        Decision::Write => {
+            let body = json!({ "apiVersion": MultiCasskop::api_version(&()), "kind": MultiCasskop::kind(&()), "status": status });
+            let stored = api(ctx, namespace)
+                .patch_status(
+                    &mc.name_any(),
+                    &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+                .map_err(|source| Error::Management {
+                    action: "update status of",
+                    namespace: namespace.into(),
+                    name: mc.name_any(),
+                    source,
+                })?;
+            let rv = stored
+                .resource_version()
+                .and_then(|rv| rv.parse::<u64>().ok());
+            ctx.status_writes.written(&ring_key, rv, next, status);
+            None
+        }
+    };
+    Ok(Written {
+        rolled_out: summary.rolled_out,
+        retry,
+    })
 }
 
 #[cfg(test)]

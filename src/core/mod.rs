@@ -17,6 +17,7 @@ pub mod replication;
 pub mod rollout;
 pub mod seeds;
 pub mod site_object;
+pub mod status_urgency;
 pub mod sync;
 pub mod task;
 pub mod tenancy;

@@ -20,6 +20,7 @@ mod watch;
 pub use health::{Health, Trigger};
 pub use registry::{SiteHandle, SiteRegistry};
 pub use source::SiteSource;
+pub use watch::slim;
 
 use kube::core::{ApiResource, GroupVersionKind};
 
