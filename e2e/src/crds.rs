@@ -59,7 +59,7 @@ impl CasskopCrd {
 pub fn crds_dir() -> PathBuf {
     match std::env::var_os(CRDS_DIR_ENV).filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/crds"),
+        None => crate::paths::beside_checkout("crds"),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`crds`]: install CRD YAML files and wait until they are served; the two CassKop CRD variants.
 //! - [`kubeconfig`]: clients from site kubeconfigs, merged kubeconfig files.
 //! - [`namespace`]: unique namespaces so tests sharing sites stay independent.
+//! - [`paths`]: the checkout and the shared inputs beside it, found at run time.
 //! - [`simulator`]: the CassKop site simulator (in-process, or the `casskop-sim` binary).
 //! - [`wait`]: poll until a condition holds, failing with what was last seen.
 //! - [`cassandra`]: test helpers for `CassandraCluster` objects (samples, edits, waits, history).
@@ -19,6 +20,7 @@ pub mod controlplane;
 pub mod crds;
 pub mod kubeconfig;
 pub mod namespace;
+pub mod paths;
 pub mod shared;
 pub mod simulator;
 pub mod telemetry;

@@ -449,7 +449,7 @@ mod view {
 /// Where the traces are.
 fn traces_dir() -> PathBuf {
     std::env::var_os("CASSKOP_TRACES_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/casskop-traces"),
+        || multi_casskop_e2e::paths::beside_checkout("casskop-traces"),
         PathBuf::from,
     )
 }

@@ -108,9 +108,7 @@ pub enum BinaryError {
 
 /// The build script inside this crate.
 pub fn build_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("controlplane")
-        .join("build.sh")
+    crate::paths::checkout().join("e2e/controlplane/build.sh")
 }
 
 /// Returns the path of the `kube-controlplane` binary, building it if needed.
