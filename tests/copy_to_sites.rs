@@ -57,7 +57,9 @@ fn secrets(client: &Client, ns: &str) -> Api<Secret> {
 /// version then).
 fn creation_version(api: Api<DynamicObject>) -> tokio::task::JoinHandle<Option<u64>> {
     tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default()).applied_objects();
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .applied_objects();
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             if let Ok(o) = event

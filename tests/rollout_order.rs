@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use multi_casskop::api::MultiCasskop;
 use multi_casskop_e2e::SimConfig;
 use serde_json::json;
@@ -40,7 +40,7 @@ fn ring_history(env: &Env, name: &str) -> RingHistory {
     let store = seen.clone();
     let field = format!("metadata.name={name}");
     let task = tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default().fields(&field));
+        let stream = watcher(api, watcher::Config::default().fields(&field)).default_backoff();
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             if let Ok(watcher::Event::Apply(mc) | watcher::Event::InitApply(mc)) = event {
@@ -157,6 +157,11 @@ async fn a_frozen_site_recovers_without_a_nudge() {
     .await;
     env.create_ready(ring("ring", &env.namespace)).await;
     let site_b = env.sites.get("site-b").expect("site-b");
+    // site-b's CassKop takes 10 s for the change, so the API server is frozen while site-b is
+    // still in progress even on a loaded machine (with 2 s, a slow test could freeze it after
+    // site-b was done, and site-c would rightly be changed).
+    let slow_change = Duration::from_secs(10);
+    env.simulators["site-b"].set_delay(slow_change);
 
     env.patch_spec(
         "ring",
@@ -170,6 +175,7 @@ async fn a_frozen_site_recovers_without_a_nudge() {
     })
     .await;
     site_b.pause().expect("SIGSTOP site-b");
+    env.simulators["site-b"].set_delay(STEP);
     let mut second = ring("second", &env.namespace);
     second["spec"]["base"]["metadata"]["name"] = json!("cass2");
     env.create(second).await;

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use multi_casskop::api::{MultiCasskop, SiteState};
 use multi_casskop::labels::REPLICATION_ADDED_ANNOTATION;
 use multi_casskop::labels::pod_operation::{ARGUMENT, END, NAME, START, STATUS};
@@ -104,7 +104,8 @@ fn record_states(env: &Env) -> (Arc<Mutex<Vec<SiteState>>>, tokio::task::JoinHan
     let api = env.mcs();
     let out = seen.clone();
     let task = tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default().fields("metadata.name=ring"));
+        let stream =
+            watcher(api, watcher::Config::default().fields("metadata.name=ring")).default_backoff();
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             if let Ok(watcher::Event::Apply(mc) | watcher::Event::InitApply(mc)) = event

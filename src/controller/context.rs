@@ -9,9 +9,9 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::backoff::Failures;
+use crate::controller::coalesce::StatusWrites;
 use crate::controller::copies::CopyLedger;
 use crate::controller::joining::JoinBook;
-use crate::controller::coalesce::StatusWrites;
 use crate::controller::ledger::Ledger;
 use crate::core::tenancy::TenancyPolicy;
 use crate::metrics::Metrics;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use multi_casskop::api::MultiCasskop;
 use multi_casskop::config::Settings;
@@ -263,7 +263,8 @@ impl Env {
                 let site = site.to_string();
                 tokio::spawn(async move {
                     let stream =
-                        watcher(api, watcher::Config::default().fields("metadata.name=cass"));
+                        watcher(api, watcher::Config::default().fields("metadata.name=cass"))
+                            .default_backoff();
                     futures::pin_mut!(stream);
                     while let Some(event) = stream.next().await {
                         if let Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event {
