@@ -307,11 +307,16 @@ impl Controller {
                 ("management", "multicasskops") => "finalizer",
                 (_, "events") => "event",
                 (_, "leases") => "lease",
-                ("management", _) => "other",
                 (_, r) if r.starts_with("cassandraclusters") => "apply",
-                _ => "other",
+                _ => "",
             };
-            *requests.writes.entry(kind.to_string()).or_default() += n;
+            // Anything else is named by where it went, so the report says what it is.
+            let kind = if kind.is_empty() {
+                format!("other ({verb} {resource} at {site})")
+            } else {
+                kind.to_string()
+            };
+            *requests.writes.entry(kind).or_default() += n;
         }
         Ok(requests)
     }

@@ -14,7 +14,7 @@ use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
 use crate::core::aggregate::SiteOutcome;
 use crate::core::lost_nodes::{
-    REMOVE, REMOVE_RETRIES, RemovalStep, SurvivorPod, next_removal, progress,
+    LostNaming, REMOVE, REMOVE_RETRIES, RemovalStep, SurvivorPod, next_removal, progress,
 };
 use crate::labels::pod_operation;
 
@@ -30,6 +30,8 @@ pub(crate) struct Survivor {
     pub namespace: String,
     /// Name of its CassandraCluster (CassKop's `cassandracluster` pod label).
     pub name: String,
+    /// Its DC names (a lost node named like one of their pods is refused).
+    pub dcs: Vec<String>,
 }
 
 /// One step of removing `prev`'s nodes. `None` once every node is removed (reported in an Event;
@@ -95,7 +97,12 @@ pub(crate) async fn remove_nodes(
         .collect();
     let views: Vec<SurvivorPod> = pods.iter().map(|(p, _)| p.clone()).collect();
     let from = format!("site {}", survivor.site);
-    match next_removal(&status.nodes, &views, REMOVE_RETRIES) {
+    let naming = LostNaming {
+        lost_cluster: &prev.name,
+        survivor_cluster: &survivor.name,
+        survivor_dcs: &survivor.dcs,
+    };
+    match next_removal(&status.nodes, &views, naming, REMOVE_RETRIES) {
         RemovalStep::Finished => {
             let note = format!(
                 "lost site {}: {} from the ring through {from}; stopped tracking it. Its CassandraCluster {}/{} is left behind at site {} (delete it there if the site comes back)",

@@ -190,25 +190,32 @@ async fn reconcile_ring(
         .iter()
         .map(|s| (s.site.clone(), s.namespace.clone(), s.name.clone()))
         .collect();
+    let remaining: Vec<SiteDcs> = federation
+        .sites
+        .iter()
+        .map(|s| SiteDcs {
+            site: s.site.clone(),
+            dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
+        })
+        .collect();
+    let survivors = sites
+        .iter()
+        .filter(|(s, o)| o.state == SiteState::Ready && s.reachable)
+        .map(|(s, _)| Survivor {
+            site: s.site.clone(),
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            dcs: remaining
+                .iter()
+                .filter(|r| r.site == s.site)
+                .flat_map(|r| r.dcs.iter().map(|dc| dc.name.clone()))
+                .collect(),
+        })
+        .collect();
     let ring = leaving::RingAfter {
         desired: &desired,
-        remaining: federation
-            .sites
-            .iter()
-            .map(|s| SiteDcs {
-                site: s.site.clone(),
-                dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
-            })
-            .collect(),
-        survivors: sites
-            .iter()
-            .filter(|(s, o)| o.state == SiteState::Ready && s.reachable)
-            .map(|(s, _)| Survivor {
-                site: s.site.clone(),
-                namespace: s.namespace.clone(),
-                name: s.name.clone(),
-            })
-            .collect(),
+        remaining,
+        survivors,
     };
     for (site_status, outcome, delay) in leaving::leavers(mc, ctx, &ring, &previous).await {
         retry = min_delay(retry, delay);

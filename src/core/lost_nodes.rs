@@ -69,6 +69,52 @@ impl SurvivorPod {
     }
 }
 
+/// The names a lost site's nodes may have. CassKop names pods `<cluster>-<dc>-<rack>-<n>`, and
+/// its `remove` deletes the volume `data-<pod>` at the site that runs it: a recorded name (it comes
+/// from the lost site's CassandraCluster status, written by anyone who could write there) that
+/// is not the lost cluster's, or that the surviving site's own pods could have, is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct LostNaming<'a> {
+    /// The lost site's CassandraCluster name.
+    pub lost_cluster: &'a str,
+    /// The surviving site's CassandraCluster name.
+    pub survivor_cluster: &'a str,
+    /// The surviving site's DC names.
+    pub survivor_dcs: &'a [String],
+}
+
+impl LostNaming<'_> {
+    /// Why `pod` cannot be a node of the lost site, if it cannot.
+    pub fn refusal(&self, pod: &str) -> Option<String> {
+        let label = !pod.is_empty()
+            && pod.len() <= 63
+            && pod
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !pod.starts_with('-')
+            && !pod.ends_with('-');
+        if !label {
+            return Some(format!(
+                "recorded node {pod:?} is not a pod name; not asked"
+            ));
+        }
+        if !pod.starts_with(&format!("{}-", self.lost_cluster)) {
+            return Some(format!(
+                "recorded node {pod} is not a pod of the lost CassandraCluster {}; not asked",
+                self.lost_cluster
+            ));
+        }
+        self.survivor_dcs
+            .iter()
+            .find(|dc| pod.starts_with(&format!("{}-{dc}-", self.survivor_cluster)))
+            .map(|dc| {
+                format!(
+                    "recorded node {pod} is named like a pod of DC {dc} at the surviving site: CassKop's remove would delete its volume there; not asked"
+                )
+            })
+    }
+}
+
 /// What to do next for a lost site's nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemovalStep {
@@ -91,10 +137,18 @@ pub enum RemovalStep {
 }
 
 /// The next step for `nodes` (as recorded in status) given the surviving site's pods.
-pub fn next_removal(nodes: &[NodeRecord], pods: &[SurvivorPod], retries: u32) -> RemovalStep {
+pub fn next_removal(
+    nodes: &[NodeRecord],
+    pods: &[SurvivorPod],
+    naming: LostNaming<'_>,
+    retries: u32,
+) -> RemovalStep {
     let Some((i, node)) = nodes.iter().enumerate().find(|(_, n)| !n.removed) else {
         return RemovalStep::Finished;
     };
+    if let Some(why) = naming.refusal(&node.pod) {
+        return RemovalStep::Failed { node: i, why };
+    }
     if node.ip.is_empty() {
         return RemovalStep::Failed {
             node: i,
@@ -376,8 +430,75 @@ mod tests {
             ),
         ];
         for (name, nodes, pods, want) in cases {
-            assert_eq!(next_removal(&nodes, &pods, REMOVE_RETRIES), want, "{name}");
+            assert_eq!(
+                next_removal(&nodes, &pods, naming(), REMOVE_RETRIES),
+                want,
+                "{name}"
+            );
         }
         assert_eq!(progress(&half), "removed 1/2 nodes");
+    }
+
+    const SURVIVOR_DCS: &[String] = &[];
+
+    fn naming() -> LostNaming<'static> {
+        LostNaming {
+            lost_cluster: "l",
+            survivor_cluster: "s",
+            survivor_dcs: SURVIVOR_DCS,
+        }
+    }
+
+    #[test]
+    fn names_a_lost_node_may_have() {
+        let dcs = vec!["dc1".to_string()];
+        let naming = LostNaming {
+            lost_cluster: "cass",
+            survivor_cluster: "cass",
+            survivor_dcs: &dcs,
+        };
+        let cases = [
+            ("a pod of the lost DC", "cass-dc2-rack1-0", None),
+            (
+                "another cluster's pod",
+                "other-dc2-rack1-0",
+                Some(
+                    "recorded node other-dc2-rack1-0 is not a pod of the lost CassandraCluster cass; not asked",
+                ),
+            ),
+            (
+                "named like a surviving DC's pod",
+                "cass-dc1-rack1-3",
+                Some(
+                    "recorded node cass-dc1-rack1-3 is named like a pod of DC dc1 at the surviving site: CassKop's remove would delete its volume there; not asked",
+                ),
+            ),
+            (
+                "not a pod name",
+                "cass-dc2_x",
+                Some("recorded node \"cass-dc2_x\" is not a pod name; not asked"),
+            ),
+            (
+                "empty",
+                "",
+                Some("recorded node \"\" is not a pod name; not asked"),
+            ),
+        ];
+        for (name, pod, want) in cases {
+            assert_eq!(naming.refusal(pod).as_deref(), want, "{name}");
+        }
+        let nodes = vec![node("other-dc2-rack1-0", "10.0.0.1", false, 0)];
+        assert!(
+            matches!(
+                next_removal(
+                    &nodes,
+                    &[pod("cass-dc1-rack1-0", &[])],
+                    naming,
+                    REMOVE_RETRIES
+                ),
+                RemovalStep::Failed { node: 0, .. }
+            ),
+            "a refused name is never asked"
+        );
     }
 }
