@@ -888,19 +888,29 @@ Floor: {:.0} ms to create (one step per site, in order), {:.0} ms to change (Cas
 /// What dominates each figure and what changed (kept with the code that measures it).
 const ANALYSIS: &str = "## What dominates each figure, and what changed\n\n\
 - **Writes per ring** (goal <= 8; 22.5 before: 4 applies, ~6 Events, the finalizer, ~11 status writes). \
-What remains for a 3-site create is 4 site writes (site-b's CRD has a status subresource, so its seed list \
-is a second write), the finalizer (the status subresource ignores metadata: it cannot ride on a status \
-write), and one status write per site write plus the Ready write (4): the status carries each site's \
-`lastWrite`, which a new leader needs to judge readiness after a failover, so it is never held back. \
-That floor is 9 without Events. Changed: Normal Events (`Created`, `Updated`, `SiteReady`) are gone \
+The floor of a 3-site create is 8 when every site serves the Orange CRD: 3 site writes, the finalizer \
+(the status subresource ignores metadata, so it cannot ride on a status write) and 4 status writes, one \
+with each site write and the Ready one. Each site write is recorded in status (`lastWrite`, the site's \
+`uid`) before the next step, because a new leader needs both to judge readiness and ownership after a \
+failover; those are never held back. This bench's site-b serves the cscetbon CRD, whose status \
+subresource makes the seed list a second write there: 9. Above the floor: detail of sites that stay \
+busy longer than the debounce, and retries when an overloaded API server times out. Changed: Normal \
+Events (`Created`, `Updated`, `SiteReady`) are gone \
 (progress is in the status and the logs; Warnings stay, once per message); CassKop's intermediate \
 detail (phase, action, messages, ready count, confirmations) waits up to 10 s (`STATUS_DEBOUNCE`) and is \
 carried by the next urgent write (src/core/status_urgency.rs, src/controller/coalesce.rs); each reconcile \
 starts from the newest status (ours while the watch still shows an older copy: before, a lagging watch made \
 every reconcile recompute `progressingSince` and transition times from now and write again); the finalizer patch is followed by \
-the reconcile in the same pass and never re-sent from a stale copy. Above the floor: detail of sites \
-that stay busy longer than the debounce, and retries when an overloaded API server times out \
-(each costs a write and, as `WriteFailed`, a Warning).\n\
+the reconcile in the same pass and never re-sent from a stale copy.\n\
+- **Seconds to all Ready** (goal 60 s, not met): site-a's API server, which is also the management \
+cluster here. While 1,000 rings roll out it uses more than one of the two cores (sampled with `ps`: about \
+1.2 CPU seconds per second, against 0.3 for each other site, 0.2 for the simulator and the bench's \
+watchers, 0.1 for the controller), and it still streams watch events to the controller, the simulator \
+and the bench for a while after the last write. Every write there (the bench's 1,000 creates, the \
+controller's 5 per ring, the simulator's CassKop status writes of site-a) is sent to 5 watchers. \
+Runs of the same code took between 144 s and 285 s: once that server falls behind, its watch backlog, \
+not the controller, sets the pace. Bounded reconciles help: with no bound (`RECONCILE_CONCURRENCY` 0) a \
+run took 202 s, wrote 10.2 times per ring (timeouts and retries) and peaked at 129 MiB.\n\
 - **Peak RSS**: the 3,000 cached CassandraClusters (slimmed: no managedFields, no CassKop last-applied \
 copy, no per-pod status) and the 1,000 MultiCasskops; changed: the ledger's copy of each written object \
 is slimmed like the store's, kubectl's last-applied copy is dropped from cached MultiCasskops, Normal \
@@ -916,6 +926,6 @@ at most one duration after the last renewal it saw, i.e. within the duration of 
 13.3 s with a 4 s lease, because kube-lease-manager re-read a held lease at its expiry, then waited).\n\
 - **Faithful simulator at a 2 s step**: CassKop's steps in order, one site after the other (the floor); \
 the rest is the controller noticing each step (watch latency, 1 s status settle of the readiness rules).\n\
-- **Wall-clock figures** depend on the machine's load: on a 2-core machine shared with other test runs, \
-an overloaded management API server times out writes and probes, sites flap Unreachable, and every \
-flap is a status write per ring. Counts, RSS and CPU seconds are the reliable figures.\n";
+- **Wall-clock figures** depend on the machine's load: on a 2-core machine, an overloaded management \
+API server times out writes and probes, sites flap Unreachable, and every flap is a status write per \
+ring. Counts, RSS and CPU seconds are the reliable figures.\n";
