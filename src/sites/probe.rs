@@ -15,7 +15,8 @@ use crate::sites::health::{Health, Trigger, set_request};
 
 /// Time between probes of a reachable site.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
-/// Time between probes of an unreachable site (how soon a returning site is noticed).
+/// Time between probes of an unreachable or failing site (how soon a returning site is noticed,
+/// and how soon a failure is confirmed).
 pub const PROBE_INTERVAL_DOWN: Duration = Duration::from_secs(1);
 /// How long a probe may take before the site counts as unreachable.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -30,8 +31,12 @@ pub fn spawn(
     let site = site.to_string();
     tokio::spawn(async move {
         loop {
-            let was_reachable = health.lock().map(|h| h.reachable).unwrap_or(false);
-            let wait = if was_reachable {
+            let (was_reachable, steady) = health
+                .lock()
+                .map(|h| (h.reachable, h.steady()))
+                .unwrap_or((false, false));
+            // While a failure waits for confirmation, probe again soon.
+            let wait = if steady {
                 PROBE_INTERVAL
             } else {
                 PROBE_INTERVAL_DOWN

@@ -157,6 +157,7 @@ impl SiteRegistry {
             synced: false,
             error: client.as_ref().err().map(ToString::to_string),
             watch_failing: false,
+            failing_since: None,
         }));
         let (store, watch_task, probe_task) = match &client {
             Ok(client) => {

@@ -140,7 +140,10 @@ pub fn spawn(
                         let _ = triggers.unbounded_send(Trigger::One(owner));
                     }
                 }
-                Ok(watcher::Event::Init) => set_watch(&health, &triggers, true, None),
+                // Sent before the (re)list is even requested: no news of the site. Counting it
+                // as a success would reset every failing watch's count at each retry (and flap
+                // the site between reachable and not).
+                Ok(watcher::Event::Init) => {}
                 Ok(watcher::Event::InitDone) => {
                     if let Ok(mut h) = health.lock() {
                         h.synced = true;
