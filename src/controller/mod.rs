@@ -17,6 +17,7 @@ mod ownership;
 mod poison;
 pub mod reconcile;
 pub mod site_io;
+mod site_report;
 pub mod status;
 pub mod tasks;
 
