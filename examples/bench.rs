@@ -908,8 +908,10 @@ cluster here. While 1,000 rings roll out it uses more than one of the two cores 
 watchers, 0.1 for the controller), and it still streams watch events to the controller, the simulator \
 and the bench for a while after the last write. Every write there (the bench's 1,000 creates, the \
 controller's 5 per ring, the simulator's CassKop status writes of site-a) is sent to 5 watchers. \
-Runs of the same code took between 144 s and 285 s: once that server falls behind, its watch backlog, \
-not the controller, sets the pace. Bounded reconciles help: with no bound (`RECONCILE_CONCURRENCY` 0) a \
+Today's runs on this machine took 144 s, 164 s and 285 s with the same code, then 395 s with the 3 s \
+unreachable hysteresis and 302 s right after without it: once that server falls behind, its watch \
+backlog, not the controller, sets the pace, and the spread between runs is larger than any change \
+measured. Bounded reconciles help: with no bound (`RECONCILE_CONCURRENCY` 0) a \
 run took 202 s, wrote 10.2 times per ring (timeouts and retries) and peaked at 129 MiB.\n\
 - **Create and change latency** (goal 300 ms, not met with an instant simulator): one second of it is \
 the readiness rule's `STATUS_SETTLE` at site-b. On the cscetbon CRD CassKop writes its annotation and \
