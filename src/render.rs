@@ -7,8 +7,6 @@ use serde_json::json;
 use crate::api::MultiCasskop;
 use crate::core::federation::{Federation, FederationInput, plan_federation};
 use crate::core::joining::join_statements;
-use crate::core::replication::SiteDcs;
-use crate::core::seeds::effective_topology;
 use crate::core::validate::Finding;
 use crate::labels::REPLICATION_ADDED_ANNOTATION;
 
@@ -84,14 +82,7 @@ pub fn render(file: &str, manifest: &str, sites: &[String]) -> Result<String, Re
             });
         }
     }
-    let ring: Vec<SiteDcs> = federation
-        .sites
-        .iter()
-        .map(|s| SiteDcs {
-            site: s.site.clone(),
-            dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
-        })
-        .collect();
+    let ring = federation.site_dcs();
     let replication = join_statements(mc.spec.replication.as_ref(), &ring);
     render_federation(&federation, &replication, sites)
 }

@@ -34,9 +34,7 @@ use crate::core::evidence::{CasskopEvidence, digest};
 use crate::core::federation::{Federation, FederationInput, plan_federation_with};
 use crate::core::lost_nodes::node_records;
 use crate::core::readiness::{Observation, SiteReadiness};
-use crate::core::replication::SiteDcs;
 use crate::core::rollout::{SiteFacts, Step, plan_rollout};
-use crate::core::seeds::effective_topology;
 use crate::core::site_object::SiteCassandraCluster;
 use crate::core::sync::{SyncState, sync_state};
 
@@ -192,14 +190,7 @@ async fn reconcile_ring(
         .iter()
         .map(|s| (s.site.clone(), s.namespace.clone(), s.name.clone()))
         .collect();
-    let remaining: Vec<SiteDcs> = federation
-        .sites
-        .iter()
-        .map(|s| SiteDcs {
-            site: s.site.clone(),
-            dcs: effective_topology(&s.view.spec.clone().unwrap_or_default()),
-        })
-        .collect();
+    let remaining = federation.site_dcs();
     let survivors = sites
         .iter()
         .filter(|(s, o)| o.state == SiteState::Ready && s.reachable)

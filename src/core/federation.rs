@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::api::{MultiCasskopSpec, RolloutStrategy};
+use crate::core::replication::SiteDcs;
 use crate::core::seeds::{self, MAX_SEEDS_PER_DC, SeedDomain, SiteSeedInput};
 use crate::core::site_object::{Owner, SiteCassandraCluster, build_site_object, site_path};
 use crate::core::tenancy::TenancyPolicy;
@@ -43,6 +44,19 @@ pub struct Federation {
     pub progress_deadline: Duration,
     /// Non-fatal findings.
     pub warnings: Vec<Finding>,
+}
+
+impl Federation {
+    /// Each site with its DCs (racks and node counts), as the replication statements need them.
+    pub fn site_dcs(&self) -> Vec<SiteDcs> {
+        self.sites
+            .iter()
+            .map(|s| SiteDcs {
+                site: s.site.clone(),
+                dcs: seeds::effective_topology(&s.view.spec.clone().unwrap_or_default()),
+            })
+            .collect()
+    }
 }
 
 /// A MultiCasskop's identity and spec, and the controller's sites in configured order when known.
