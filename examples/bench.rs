@@ -23,6 +23,8 @@ const REPETITIONS: usize = 30;
 const SCALE: usize = 1000;
 const REST: Duration = Duration::from_secs(60);
 const OUTAGE_REPETITIONS: usize = 10;
+/// The controller's Lease (its default name).
+const LEASE: &str = "multi-casskop";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -197,7 +199,19 @@ impl Controller {
                 .map(|x| x.kubeconfig_path().display().to_string())
                 .unwrap_or_default()
         };
-        let child = Command::new(&binary)
+        // `BENCH_CONTROLLER_WRAP="heaptrack -o /tmp/mc"`: run the controller under a profiler.
+        // Its RSS is then the profiler's business; the figures are for the profile only.
+        let wrap = std::env::var("BENCH_CONTROLLER_WRAP").unwrap_or_default();
+        let mut wrap = wrap.split_whitespace();
+        let mut command = match wrap.next() {
+            Some(tool) => {
+                let mut c = Command::new(tool);
+                c.args(wrap).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args([
                 "run",
                 "--kubeconfig",
@@ -687,19 +701,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Lease's holder, if any.
-async fn lease_holder(client: &Client, namespace: &str) -> Option<String> {
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(client.clone(), namespace);
-    leases
-        .get_opt("multi-casskop")
-        .await
-        .ok()??
-        .spec?
-        .holder_identity
-        .filter(|h| !h.is_empty())
-}
-
 /// Kills the leader of two replicas `FAILOVER_REPETITIONS` times (a fresh standby each time);
 /// returns (ms until the standby holds the Lease, ms until a ring created after the kill is Ready).
 async fn failovers(world: &World, p: &Phase) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
@@ -729,7 +730,7 @@ async fn failovers(world: &World, p: &Phase) -> anyhow::Result<(Vec<f64>, Vec<f6
     for round in 0..FAILOVER_REPETITIONS {
         let deadline = Instant::now() + Duration::from_secs(60);
         let leader = loop {
-            if let Some(h) = lease_holder(management, &p.namespace).await
+            if let Some(h) = multi_casskop_e2e::lease::holder(management, &p.namespace, LEASE).await
                 && replicas.iter().any(|(n, _)| *n == h)
             {
                 break h;
@@ -763,7 +764,11 @@ async fn failovers(world: &World, p: &Phase) -> anyhow::Result<(Vec<f64>, Vec<f6
         let standby = replicas[0].0.clone();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if lease_holder(management, &p.namespace).await.as_deref() == Some(standby.as_str()) {
+            if multi_casskop_e2e::lease::holder(management, &p.namespace, LEASE)
+                .await
+                .as_deref()
+                == Some(standby.as_str())
+            {
                 break;
             }
             if Instant::now() > deadline {

@@ -17,6 +17,9 @@ pub const LEGACY_FINALIZER: &str = "kubernetes.io/multi-casskop";
 pub const SITE_FIELD_MANAGER: &str = "multi-casskop/site";
 /// Field manager of the MultiCasskop status.
 pub const STATUS_FIELD_MANAGER: &str = "multi-casskop/status";
+/// Field manager of the patch that adds or removes our finalizer on a MultiCasskop (a merge
+/// patch guarded by the resourceVersion read, so `managedFields` say who holds it).
+pub const FINALIZER_FIELD_MANAGER: &str = "multi-casskop/finalizer";
 
 /// Annotation on a MultiCasskop: comma-separated sites given up during deletion because they
 /// cannot be reached; their CassandraClusters are left behind.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use multi_casskop::labels::{FINALIZER, OWNER_NAME_LABEL, SITE_LABEL};
+use multi_casskop::labels::{FINALIZER, FINALIZER_FIELD_MANAGER, OWNER_NAME_LABEL, SITE_LABEL};
 use multi_casskop_e2e::Mode;
 use serde_json::json;
 
@@ -28,6 +28,23 @@ async fn create_rolls_out_site_by_site_with_one_seed_list() {
     assert_eq!(status.phase.as_deref(), Some("Ready"));
     assert_eq!(status.seedlist, ring_seeds());
     assert!(mc.finalizers().iter().any(|f| f == FINALIZER));
+    let finalizer_managers: Vec<_> = mc
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|f| {
+            f.fields_v1
+                .as_ref()
+                .is_some_and(|v| v.0.pointer("/f:metadata/f:finalizers").is_some())
+        })
+        .filter_map(|f| f.manager.clone())
+        .collect();
+    assert_eq!(
+        finalizer_managers,
+        [FINALIZER_FIELD_MANAGER],
+        "who holds the finalizer"
+    );
     for site in SITES {
         let s = site_state(&mc, site).expect("site entry");
         assert_eq!(

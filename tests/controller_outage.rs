@@ -260,3 +260,109 @@ async fn secret_held_site_is_added_rotated_and_removed_without_restart() {
         "nothing deleted at site-b"
     );
 }
+
+/// A ring over site-b and site-c only, whose CassandraClusters are named `cluster`.
+fn ring_on_b_and_c(name: &str, namespace: &str, cluster: &str) -> serde_json::Value {
+    let mut m = ring(name, namespace);
+    m["spec"]["base"]["metadata"]["name"] = json!(cluster);
+    m["spec"]["override"] = json!({
+        "site-b": { "spec": { "topology": { "dc": [{ "name": "dc2", "rack": [{ "name": "rack1" }] }] } } },
+        "site-c": { "spec": { "topology": { "dc": [{ "name": "dc3", "rack": [{ "name": "rack1" }] }] } } }
+    });
+    m["spec"]["seeds"] = json!({ "domains": { "site-b": "b.example", "site-c": "c.example" } });
+    m
+}
+
+/// A hung site (its API server frozen: connections hang, nothing is refused) holds only the
+/// rings that span it. Reconciles waiting on it give up once a probe finds it not answering, and
+/// later ones fail at once, so they cannot take every reconcile slot from the rings elsewhere:
+/// a ring on the other sites, created while more rings than there are slots wait on the hung
+/// site, is Ready within seconds (judged from its own timestamps: created, Ready).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_site_does_not_hold_rings_elsewhere() {
+    use futures::{StreamExt, TryStreamExt};
+    use multi_casskop::controller::RECONCILE_CONCURRENCY;
+    use multi_casskop::controller::site_io::SITE_REQUEST_TIMEOUT;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let env = Env::build("hung", own_sites().await, SimConfig::default(), |s| s).await;
+    // Two waves and more of reconciles that each write site-b first.
+    let held: Vec<String> = (0..2 * usize::from(RECONCILE_CONCURRENCY) + 6)
+        .map(|i| format!("held{i}"))
+        .collect();
+    let mcs = env.mcs();
+    futures::stream::iter(held.iter())
+        .map(|name| {
+            let mcs = mcs.clone();
+            let manifest = ring_on_b_and_c(name, &env.namespace, &format!("c-{name}"));
+            async move {
+                let mc: multi_casskop::api::MultiCasskop =
+                    serde_json::from_value(manifest).expect("manifest");
+                mcs.create(&PostParams::default(), &mc).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("rings created");
+    for name in &held {
+        env.wait_ready(name).await;
+    }
+
+    let site_b = env.sites.get("site-b").expect("site-b");
+    site_b.pause().expect("SIGSTOP site-b");
+    futures::stream::iter(held.iter())
+        .map(|name| {
+            let mcs = mcs.clone();
+            async move {
+                let patch = json!({ "spec": { "base": { "spec": { "cassandraImage": "cassandra:3.11.10" } } } });
+                mcs.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("rings changed");
+    let mut elsewhere = ring("elsewhere", &env.namespace);
+    elsewhere["spec"]["base"]["metadata"]["name"] = json!("free");
+    elsewhere["spec"]["override"]
+        .as_object_mut()
+        .expect("overrides")
+        .remove("site-b");
+    elsewhere["spec"]["seeds"]["domains"]
+        .as_object_mut()
+        .expect("domains")
+        .remove("site-b");
+    env.create(elsewhere).await;
+    let mc = env.wait_ready("elsewhere").await;
+    let created = mc
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .expect("created")
+        .0
+        .as_second();
+    let ready = condition(&mc, "Ready")
+        .expect("Ready")
+        .last_transition_time
+        .0
+        .as_second();
+    eprintln!("elsewhere Ready {} s after it was created", ready - created);
+    // Alone it takes about a second. Waiting for a slot held by requests to the hung site takes
+    // their whole deadline (10 s): at least 9 in whole seconds.
+    let deadline = i64::try_from(SITE_REQUEST_TIMEOUT.as_secs()).expect("seconds");
+    assert!(
+        ready - created <= deadline - 2,
+        "Ready {} s after it was created while site-b hung: {:#?}",
+        ready - created,
+        mc.status
+    );
+    let waiting = env.mcs().get(&held[0]).await.expect("held ring");
+    assert!(!is_ready(&waiting), "Ready while site-b hangs");
+
+    site_b.resume().expect("SIGCONT site-b");
+    for name in &held {
+        env.wait_ready(name).await;
+    }
+}

@@ -9,8 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
 use multi_casskop_e2e::SimConfig;
 
 const LEASE_SECONDS: u64 = 4;
@@ -127,13 +125,7 @@ async fn writes_to(port: u16, site: &str) -> u64 {
 }
 
 async fn holder(env: &Env) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(env.management.clone(), &env.namespace);
-    leases
-        .get_opt("multi-casskop")
-        .await
-        .ok()??
-        .spec?
-        .holder_identity
+    multi_casskop_e2e::lease::holder(&env.management, &env.namespace, "multi-casskop").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

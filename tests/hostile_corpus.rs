@@ -35,7 +35,8 @@ fn every_hostile_object_is_handled_by_the_pure_path() {
         let guarded = decode(&h.body);
         let verdict = match &guarded {
             GuardedMultiCasskop::Undecodable { error, .. } => ("undecodable", vec![error.clone()]),
-            GuardedMultiCasskop::Decoded(mc) => {
+            GuardedMultiCasskop::Decoded(compact) => {
+                let mc = compact.decode().expect("a decoded object decodes again");
                 let name = mc.metadata.name.clone().unwrap_or_default();
                 match plan_federation(FederationInput {
                     name: &name,

@@ -19,6 +19,7 @@ pub mod cassandra;
 pub mod controlplane;
 pub mod crds;
 pub mod kubeconfig;
+pub mod lease;
 pub mod namespace;
 pub mod paths;
 pub mod shared;

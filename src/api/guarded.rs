@@ -22,8 +22,8 @@ pub const MAX_ERROR_CHARS: usize = 300;
 /// A MultiCasskop, or the metadata of one that could not be decoded and why.
 #[derive(Clone, Debug)]
 pub enum GuardedMultiCasskop {
-    /// Decoded.
-    Decoded(Box<MultiCasskop>),
+    /// Decoded (and kept compact until a reconcile needs it).
+    Decoded(Box<CompactMultiCasskop>),
     /// Could not be decoded.
     Undecodable {
         /// Its metadata (always decodable: the API server validates it).
@@ -31,6 +31,54 @@ pub enum GuardedMultiCasskop {
         /// Why, with the field path, capped at [`MAX_ERROR_CHARS`].
         error: String,
     },
+}
+
+/// A decoded MultiCasskop as the controller's store keeps it: metadata typed, spec and status
+/// as JSON text. A `serde_json::Value` tree (`spec.base`, `spec.override`) costs several times
+/// its text, and the store holds every ring; each reconcile decodes its own copy anyway.
+#[derive(Clone, Debug)]
+pub struct CompactMultiCasskop {
+    /// Its metadata.
+    pub metadata: ObjectMeta,
+    /// `{"spec": …, "status": …}` as JSON text.
+    body: Box<str>,
+}
+
+/// The part of a MultiCasskop kept as text.
+#[derive(serde::Serialize, Deserialize)]
+struct Body<S, T> {
+    spec: S,
+    status: T,
+}
+
+impl CompactMultiCasskop {
+    /// Compacts a decoded MultiCasskop.
+    pub fn new(mc: MultiCasskop) -> Self {
+        let MultiCasskop {
+            metadata,
+            spec,
+            status,
+        } = mc;
+        CompactMultiCasskop {
+            metadata,
+            // A typed value whose maps have string keys: serialising it cannot fail.
+            body: serde_json::to_string(&Body { spec, status })
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    /// The MultiCasskop again (text written by [`CompactMultiCasskop::new`] from a decoded
+    /// object decodes; an error here is reported on the object like any undecodable one).
+    pub fn decode(&self) -> Result<MultiCasskop, String> {
+        let body: Body<_, _> = serde_json::from_str(&self.body)
+            .map_err(|e| format!("the cached copy no longer decodes: {e}"))?;
+        Ok(MultiCasskop {
+            metadata: self.metadata.clone(),
+            spec: body.spec,
+            status: body.status,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,7 +127,7 @@ impl From<MetadataLite> for ObjectMeta {
 pub fn decode(text: &str) -> GuardedMultiCasskop {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, MultiCasskop>(&mut deserializer) {
-        Ok(mc) => GuardedMultiCasskop::Decoded(Box::new(mc)),
+        Ok(mc) => GuardedMultiCasskop::Decoded(Box::new(CompactMultiCasskop::new(mc))),
         Err(e) => {
             let inner = e.inner();
             let mut error = if inner.to_string().starts_with("recursion limit exceeded") {
@@ -110,12 +158,17 @@ impl<'de> Deserialize<'de> for GuardedMultiCasskop {
 }
 
 impl GuardedMultiCasskop {
-    /// The MultiCasskop, when it decoded.
-    pub fn decoded(&self) -> Option<&MultiCasskop> {
+    /// The MultiCasskop (a fresh copy), when it decoded.
+    pub fn decoded(&self) -> Option<MultiCasskop> {
         match self {
-            GuardedMultiCasskop::Decoded(mc) => Some(mc),
+            GuardedMultiCasskop::Decoded(mc) => mc.decode().ok(),
             GuardedMultiCasskop::Undecodable { .. } => None,
         }
+    }
+
+    /// Whether it decoded.
+    pub fn is_decoded(&self) -> bool {
+        matches!(self, GuardedMultiCasskop::Decoded(_))
     }
 }
 
@@ -226,6 +279,25 @@ mod tests {
             "{:?}",
             got[3]
         );
+    }
+
+    #[test]
+    fn a_compact_object_decodes_to_the_same_multicasskop() {
+        let mut text = object(
+            "ring",
+            json!({"base": {"spec": {"nodesPerRacks": 3, "config": {"a": {"b": [1, "2"]}}}},
+                   "override": {"site-a": {"spec": {"topology": {"dc": [{"name": "dc1"}]}}}}}),
+        );
+        text["metadata"]["labels"] = json!({"team": "a"});
+        text["status"] = json!({"phase": "Ready", "sites": [{"site": "site-a", "name": "cass",
+            "namespace": "ns", "state": "Ready", "reachable": true}]});
+        let whole: MultiCasskop = serde_json::from_value(text.clone()).expect("typed");
+        let GuardedMultiCasskop::Decoded(compact) = decode(&text.to_string()) else {
+            panic!("decodes");
+        };
+        let as_json = |mc: &MultiCasskop| serde_json::to_value(mc).expect("json");
+        assert_eq!(compact.decode().map(|mc| as_json(&mc)), Ok(as_json(&whole)));
+        assert!(as_json(&whole)["status"]["sites"][0]["state"] == "Ready");
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::api::{MultiCasskop, SiteState, SiteStatus};
 use crate::controller::Context;
 use crate::controller::copies;
 use crate::controller::error::Error;
-use crate::controller::leaving::stored;
 use crate::controller::ownership::{self, Claim, Ownership};
 use crate::controller::site_io;
 use crate::controller::status::{self, EventKind};
@@ -153,7 +152,7 @@ async fn clean_site(
             true,
         );
     };
-    let object = stored(&handle, &entry.namespace, &entry.name);
+    let object = handle.stored(&entry.namespace, &entry.name);
     let claim = Claim {
         ring_namespace: namespace,
         ring_name: &mc.name_any(),

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use kube::api::DynamicObject;
-use kube::runtime::reflector::ObjectRef;
 
 use crate::api::StatusView;
 use crate::controller::Context;
 use crate::controller::ledger::SiteKey;
 use crate::controller::site_io;
-use crate::sites::{SiteHandle, cassandra_cluster_resource};
+use crate::sites::SiteHandle;
 
 /// What one site looks like right now.
 pub(crate) struct SiteView {
@@ -54,10 +53,7 @@ pub(crate) async fn observe(ctx: &Context, key: &SiteKey, namespace: &str, name:
         ),
         Ok(_) => (health.reachable, health.error.clone()),
     };
-    let from_store = handle.store().and_then(|store| {
-        let object_ref = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
-        store.get(&object_ref).map(|o| (*o).clone())
-    });
+    let from_store = handle.stored(namespace, name);
     let object = ctx.ledger.newest_object(key, from_store);
     ctx.metrics
         .site_reachable

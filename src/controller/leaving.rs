@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use kube::runtime::reflector::ObjectRef;
 use tracing::{info, warn};
 
 use crate::api::{
@@ -35,7 +34,7 @@ use crate::core::lost_nodes::node_records;
 use crate::core::readiness::{ACTION_CORRECT_CRD_CONFIG, Observation, SiteReadiness, acknowledged};
 use crate::core::replication::{SiteDcs, acknowledge_command, statements};
 use crate::labels::{ABANDON_SITES_ANNOTATION, REPLICATION_DROPPED_ANNOTATION, RETRY_ANNOTATION};
-use crate::sites::{SiteHandle, cassandra_cluster_resource};
+use crate::sites::SiteHandle;
 
 /// The ring after the change, as the leaving sites need it.
 pub(crate) struct RingAfter<'a> {
@@ -84,7 +83,7 @@ pub(crate) async fn leavers(
         let Some(handle) = handle else {
             continue;
         };
-        let object = stored(&handle, &prev.namespace, &prev.name);
+        let object = handle.stored(&prev.namespace, &prev.name);
         let object = ctx.ledger.newest_object(&key, object);
         let claim = Claim {
             ring_namespace: &namespace,
@@ -116,15 +115,6 @@ pub(crate) async fn leavers(
         out.push(leaver(&leaving, &object, delete, &ring.remaining).await);
     }
     out
-}
-
-/// The object `namespace/name` in a site's watch store.
-pub(crate) fn stored(handle: &SiteHandle, namespace: &str, name: &str) -> Option<DynamicObject> {
-    let object_ref = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
-    handle
-        .store()
-        .and_then(|s| s.get(&object_ref))
-        .map(|o| (*o).clone())
 }
 
 async fn leaver(

@@ -133,7 +133,7 @@ async fn rings(
                 ));
                 forget.forget(&mc.uid().unwrap_or_default());
             }
-            Ok(watcher::Event::Apply(mc)) if mc.decoded().is_some() => {
+            Ok(watcher::Event::Apply(mc)) if mc.is_decoded() => {
                 forget.forget(&mc.uid().unwrap_or_default());
             }
             _ => {}
@@ -143,7 +143,7 @@ async fn rings(
             let undecodable = counted_store
                 .state()
                 .iter()
-                .filter(|g| g.decoded().is_none())
+                .filter(|g| !g.is_decoded())
                 .count();
             count_ctx
                 .metrics
@@ -164,37 +164,40 @@ async fn rings(
                 let reported = reported.clone();
                 let live = live.clone();
                 async move {
-                    match &*guarded {
-                        GuardedMultiCasskop::Decoded(mc) => {
-                            let key =
-                                format!("{}/{}", mc.namespace().unwrap_or_default(), mc.name_any());
-                            let result =
-                                reconcile::reconcile(Arc::new((**mc).clone()), ctx.clone()).await;
+                    let decoded = match &*guarded {
+                        GuardedMultiCasskop::Decoded(compact) => {
+                            compact.decode().map_err(|e| (&compact.metadata, e))
+                        }
+                        GuardedMultiCasskop::Undecodable { metadata, error } => {
+                            Err((&**metadata, error.clone()))
+                        }
+                    };
+                    match decoded {
+                        Ok(mc) => {
+                            let (namespace, name) =
+                                (mc.namespace().unwrap_or_default(), mc.name_any());
+                            let key = format!("{namespace}/{name}");
+                            let result = reconcile::reconcile(Arc::new(mc), ctx.clone()).await;
                             if result.is_ok() {
                                 ctx.failures.succeed(&key);
                             }
                             // A reconcile that ends after the watch reported the deletion must
                             // not bring the ring's metric series back.
                             if live.get(&ObjectRef::from_obj(&*guarded)).is_none() {
-                                ctx.metrics.forget_ring(
-                                    &mc.namespace().unwrap_or_default(),
-                                    &mc.name_any(),
-                                );
+                                ctx.metrics.forget_ring(&namespace, &name);
                             }
                             result
                         }
-                        GuardedMultiCasskop::Undecodable { metadata, error } => {
-                            poison::report(&ctx, &reported, metadata, error).await;
+                        Err((metadata, error)) => {
+                            poison::report(&ctx, &reported, metadata, &error).await;
                             Ok(Action::await_change())
                         }
                     }
                 }
             },
-            |guarded, error, ctx| match &*guarded {
-                GuardedMultiCasskop::Decoded(mc) => {
-                    error_policy(Arc::new((**mc).clone()), error, ctx)
-                }
-                GuardedMultiCasskop::Undecodable { .. } => Action::await_change(),
+            |guarded, error, ctx| match guarded.decoded() {
+                Some(mc) => error_policy(Arc::new(mc), error, ctx),
+                None => Action::await_change(),
             },
             ctx,
         )

@@ -19,7 +19,7 @@ use crate::controller::error::{Error, findings_message};
 use crate::core::aggregate::{SiteOutcome, summarize, with_transition_times};
 use crate::core::status_urgency::urgency;
 use crate::core::validate::Finding;
-use crate::labels::{FINALIZER, LEGACY_FINALIZER, STATUS_FIELD_MANAGER};
+use crate::labels::{FINALIZER, FINALIZER_FIELD_MANAGER, LEGACY_FINALIZER, STATUS_FIELD_MANAGER};
 
 /// Event severity.
 #[derive(Clone, Copy, Debug)]
@@ -206,7 +206,10 @@ async fn patch_finalizers(
     api(ctx, namespace)
         .patch(
             &mc.name_any(),
-            &PatchParams::default(),
+            &PatchParams {
+                field_manager: Some(FINALIZER_FIELD_MANAGER.into()),
+                ..Default::default()
+            },
             &Patch::Merge(&patch),
         )
         .await

@@ -9,17 +9,21 @@
 //! - `watch`, `probe`, `health`: each site's watch of our CassandraClusters, its API server
 //!   probe, and what both know of the site (they never import the registry).
 
+mod cached;
 pub mod connect;
 mod health;
 mod probe;
 mod registry;
 pub(crate) mod secrets;
 pub mod source;
+mod stall;
 mod watch;
 
+pub use cached::CachedCassandraCluster;
 pub use health::{Health, Trigger};
 pub use registry::{SiteHandle, SiteRegistry};
 pub use source::SiteSource;
+pub use stall::{ASK_PROBE_AFTER, Stall};
 pub use watch::slim;
 
 use kube::core::{ApiResource, GroupVersionKind};

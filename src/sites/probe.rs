@@ -1,7 +1,8 @@
 //! Per site, a probe of its API server (`GET /version` with a short deadline): a site that hangs
 //! is reported unreachable within seconds even when nothing is written there, and a site that
 //! comes back is marked reachable again at once, so every ring waiting on it resumes without
-//! needing any event at that site.
+//! needing any event at that site. A request that waits too long on a site asks for a probe at
+//! once (see [`Stall`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use kube::Client;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+use crate::sites::Stall;
 use crate::sites::health::{Health, Trigger, set_request};
 
 /// Time between probes of a reachable site.
@@ -26,6 +28,7 @@ pub fn spawn(
     site: &str,
     client: Client,
     health: Arc<Mutex<Health>>,
+    stall: Arc<Stall>,
     triggers: UnboundedSender<Trigger>,
 ) -> JoinHandle<()> {
     let site = site.to_string();
@@ -41,34 +44,32 @@ pub fn spawn(
             } else {
                 PROBE_INTERVAL_DOWN
             };
-            tokio::time::sleep(wait).await;
+            // A request that has waited too long asks for a probe now.
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stall.probe_requested() => {}
+            }
             let outcome = tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await;
-            match outcome {
+            let failure = match outcome {
                 Ok(Ok(_)) => {
                     if !was_reachable {
                         info!(site, "site answers again");
                     }
+                    stall.answered();
                     set_request(&health, &triggers, true, None);
+                    continue;
                 }
                 Ok(Err(error)) => {
                     debug!(site, %error, "probe failed");
-                    set_request(
-                        &health,
-                        &triggers,
-                        false,
-                        Some(format!("API server probe failed: {error}")),
-                    );
+                    format!("API server probe failed: {error}")
                 }
-                Err(_) => set_request(
-                    &health,
-                    &triggers,
-                    false,
-                    Some(format!(
-                        "API server did not answer a probe within {} s (hung?)",
-                        PROBE_TIMEOUT.as_secs()
-                    )),
+                Err(_) => format!(
+                    "API server did not answer a probe within {} s (hung?)",
+                    PROBE_TIMEOUT.as_secs()
                 ),
-            }
+            };
+            stall.probe_failed(failure.clone());
+            set_request(&health, &triggers, false, Some(failure));
         }
     })
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::Client;
 use kube::api::DynamicObject;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -17,7 +17,8 @@ use crate::metrics::Metrics;
 use crate::sites::connect::{ConnectError, InsecureTls};
 use crate::sites::health::{Health, Trigger, set_request};
 use crate::sites::source::SiteSource;
-use crate::sites::{cassandra_cluster_resource, probe, watch};
+use crate::sites::stall::Stall;
+use crate::sites::{CachedCassandraCluster, cassandra_cluster_resource, probe, watch};
 
 /// One site.
 pub struct SiteHandle {
@@ -26,8 +27,9 @@ pub struct SiteHandle {
     /// Where its configuration came from and a fingerprint of it (to notice rotations).
     pub source: String,
     client: Result<Client, ConnectError>,
-    store: Option<Store<DynamicObject>>,
+    store: Option<Store<CachedCassandraCluster>>,
     health: Arc<Mutex<Health>>,
+    stall: Arc<Stall>,
     status_subresource: Mutex<Option<bool>>,
     watch_task: Option<JoinHandle<()>>,
     probe_task: Option<JoinHandle<()>>,
@@ -51,9 +53,13 @@ impl SiteHandle {
         self.client.as_ref()
     }
 
-    /// Our CassandraClusters at the site as last seen by the watch.
-    pub fn store(&self) -> Option<&Store<DynamicObject>> {
-        self.store.as_ref()
+    /// Our CassandraCluster `namespace/name` at the site as last seen by the watch.
+    pub fn stored(&self, namespace: &str, name: &str) -> Option<DynamicObject> {
+        let object_ref = ObjectRef::new_with(name, cassandra_cluster_resource()).within(namespace);
+        self.store
+            .as_ref()
+            .and_then(|store| store.get(&object_ref))
+            .map(|cached| cached.object())
     }
 
     /// Current health.
@@ -61,8 +67,14 @@ impl SiteHandle {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
+    /// Whether requests wait on the site or give up (see [`Stall`]).
+    pub fn stall(&self) -> &Stall {
+        &self.stall
+    }
+
     /// Records a successful request.
     pub fn mark_reachable(&self) {
+        self.stall.answered();
         set_request(&self.health, &self.triggers, true, None);
     }
 
@@ -159,6 +171,7 @@ impl SiteRegistry {
             watch_failing: false,
             failing_since: None,
         }));
+        let stall = Arc::new(Stall::default());
         let (store, watch_task, probe_task) = match &client {
             Ok(client) => {
                 let (store, task) = watch::spawn(
@@ -169,8 +182,13 @@ impl SiteRegistry {
                     health.clone(),
                     self.triggers.clone(),
                 );
-                let probe =
-                    probe::spawn(name, client.clone(), health.clone(), self.triggers.clone());
+                let probe = probe::spawn(
+                    name,
+                    client.clone(),
+                    health.clone(),
+                    stall.clone(),
+                    self.triggers.clone(),
+                );
                 (Some(store), Some(task), Some(probe))
             }
             Err(_) => (None, None, None),
@@ -181,6 +199,7 @@ impl SiteRegistry {
             client,
             store,
             health,
+            stall,
             status_subresource: Mutex::new(None),
             watch_task,
             probe_task,

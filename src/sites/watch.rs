@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -17,10 +17,11 @@ use tracing::{debug, warn};
 use crate::api::MultiCasskop;
 use crate::core::evidence::{CasskopEvidence, EVIDENCE_CACHE_ANNOTATION};
 use crate::labels::{CASSKOP_LAST_APPLIED_ANNOTATION, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use crate::sites::cached::CachedCassandraCluster;
 use crate::sites::health::{Health, Trigger, set_watch};
 
 /// The MultiCasskop that owns a CassandraCluster, from its labels.
-pub fn owner_of(object: &DynamicObject) -> Option<ObjectRef<MultiCasskop>> {
+pub fn owner_of(object: &impl ResourceExt) -> Option<ObjectRef<MultiCasskop>> {
     let labels = object.labels();
     let name = labels.get(OWNER_NAME_LABEL)?;
     let namespace = labels.get(OWNER_NAMESPACE_LABEL)?;
@@ -70,6 +71,18 @@ pub fn slim(object: &mut DynamicObject) {
     }
 }
 
+/// Turns a watch event's object into its compact stored form.
+fn compact(event: watcher::Event<DynamicObject>) -> watcher::Event<CachedCassandraCluster> {
+    use watcher::Event;
+    match event {
+        Event::Apply(o) => Event::Apply(CachedCassandraCluster::compact(o)),
+        Event::Delete(o) => Event::Delete(CachedCassandraCluster::compact(o)),
+        Event::InitApply(o) => Event::InitApply(CachedCassandraCluster::compact(o)),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+    }
+}
+
 /// Watch retry delays: 200 ms doubling up to 3 s, so a site that comes back is watched again
 /// within seconds (kube's default backoff grows to 30 s, too slow to resume a rollout).
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +124,7 @@ pub fn spawn(
     resource: ApiResource,
     health: Arc<Mutex<Health>>,
     triggers: UnboundedSender<Trigger>,
-) -> (Store<DynamicObject>, JoinHandle<()>) {
+) -> (Store<CachedCassandraCluster>, JoinHandle<()>) {
     let writer = reflector::store::Writer::new(resource.clone());
     let store = writer.as_reader();
     let api: Api<DynamicObject> = match namespace {
@@ -125,6 +138,7 @@ pub fn spawn(
         let stream = watcher(api, config)
             .backoff(QuickBackoff::default())
             .modify(slim)
+            .map_ok(compact)
             .reflect(writer);
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
