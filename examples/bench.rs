@@ -159,6 +159,59 @@ fn stats(mut v: Vec<f64>) -> Stats {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc.
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    ticks / hz
+}
+
+/// CPU seconds used so far by each process of the bench other than the controller: each site's
+/// control plane (site-a's also serves the management cluster) and this process (the CassKop
+/// simulators and the bench's own watchers).
+fn other_processes_cpu(world: &World) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = SITES
+        .iter()
+        .filter_map(|s| {
+            world
+                .sites
+                .get(s)
+                .and_then(|site| site.pid())
+                .map(|pid| (*s, pid))
+        })
+        .map(|(s, pid)| (format!("{s} control plane"), cpu_seconds_of(pid)))
+        .collect();
+    out.push((
+        "bench + simulator".into(),
+        cpu_seconds_of(std::process::id()),
+    ));
+    out
+}
+
 /// The controller under test, as a separate process.
 struct Controller {
     child: Child,
@@ -232,7 +285,11 @@ impl Controller {
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "warn")
+            // `BENCH_CONTROLLER_LOG=info`: the controller's log filter (default warn).
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_CONTROLLER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("start {}", binary.display()))?;
@@ -255,34 +312,7 @@ impl Controller {
     }
 
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|u| u.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        let hz = Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(100.0);
-        ticks / hz
+        cpu_seconds_of(self.pid())
     }
 
     /// The API requests the controller sent, from its /metrics.
@@ -294,7 +324,14 @@ impl Controller {
             .await?;
         let mut text = String::new();
         stream.read_to_string(&mut text).await?;
-        let mut requests = Requests::default();
+        let mut requests = Requests {
+            reconciles: text
+                .lines()
+                .filter(|l| l.starts_with("multicasskop_reconciles_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum(),
+            ..Default::default()
+        };
         for line in text
             .lines()
             .filter(|l| l.starts_with("multicasskop_api_requests_total{"))
@@ -358,6 +395,8 @@ impl Controller {
 /// `finalizer` of MultiCasskops, `event`, `lease`, `other`).
 #[derive(Clone, Default)]
 struct Requests {
+    /// Reconciles run (all rings).
+    reconciles: u64,
     reads: u64,
     writes: std::collections::BTreeMap<String, u64>,
 }
@@ -582,6 +621,7 @@ async fn main() -> anyhow::Result<()> {
         controller.wait_ready().await?;
         let r0 = controller.requests().await?;
         let cpu0 = controller.cpu_seconds();
+        let others0 = other_processes_cpu(&world);
         let t0 = Instant::now();
         let mcs = p.mcs.clone();
         let ns = p.namespace.clone();
@@ -625,6 +665,11 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let r1 = controller.requests().await?;
         let scale_cpu = controller.cpu_seconds() - cpu0;
+        let mut by_process = serde_json::Map::new();
+        for ((name, after), (_, before)) in other_processes_cpu(&world).into_iter().zip(&others0) {
+            by_process.insert(name, json!(after - before));
+        }
+        by_process.insert("controller".into(), json!(scale_cpu));
         let scale_rss = controller.peak_rss_mib();
         let per_ring = |n: u64| n as f64 / SCALE as f64;
         let by_kind: serde_json::Map<String, Value> = r1
@@ -640,6 +685,7 @@ async fn main() -> anyhow::Result<()> {
             "multicasskops": SCALE, "sites": SITES.len(), "seconds_to_ready": scale_seconds, "peak_rss_mib": scale_rss,
             "cpu_seconds": scale_cpu,
             "cpu_seconds_per_1000_rings": scale_cpu * 1000.0 / SCALE as f64,
+            "cpu_seconds_by_process": by_process,
             "reads_per_multicasskop": per_ring(r1.reads - r0.reads),
             "writes_per_multicasskop": per_ring(r1.total_writes() - r0.total_writes()),
             "writes_per_multicasskop_by_kind": by_kind,
@@ -651,11 +697,12 @@ async fn main() -> anyhow::Result<()> {
         let rest_cpu = controller.cpu_seconds() - cpu2;
         let rest_writes = r3.total_writes() - r1.total_writes();
         let rest_requests = rest_writes + r3.reads - r1.reads;
+        let rest_reconciles = r3.reconciles - r1.reconciles;
         println!(
-            "rest: {rest_writes} writes, {rest_requests} requests, {rest_cpu:.2} CPU s in {}s",
+            "rest: {rest_writes} writes, {rest_requests} requests, {rest_reconciles} reconciles, {rest_cpu:.2} CPU s in {}s",
             REST.as_secs()
         );
-        report["rest"] = json!({ "seconds": REST.as_secs(), "writes": rest_writes, "requests": rest_requests, "cpu_seconds": rest_cpu });
+        report["rest"] = json!({ "seconds": REST.as_secs(), "writes": rest_writes, "requests": rest_requests, "reconciles": rest_reconciles, "cpu_seconds": rest_cpu });
     }
 
     // 5. Leader failover: SIGKILL the leader of two replicas; how long until the standby holds
@@ -800,18 +847,21 @@ fn machine() -> Value {
     json!({ "cpu": model, "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0), "memory_gib": (mem_kib / 1024.0 / 1024.0).round(), "kubernetes": "kube-apiserver 1.35.4 (embedded etcd), one per site, on 127.0.0.1" })
 }
 
+/// `key value, key value` from the JSON object at `pointer`, values with `decimals` decimals.
+fn listed(r: &Value, pointer: &str, decimals: usize) -> Option<String> {
+    r.pointer(pointer).and_then(Value::as_object).map(|m| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {:.decimals$}", v.as_f64().unwrap_or(f64::NAN)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn markdown(r: &Value) -> String {
     let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
-    let kinds = r
-        .pointer("/scale/writes_per_multicasskop_by_kind")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(f64::NAN)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
+    let kinds = listed(r, "/scale/writes_per_multicasskop_by_kind", 2).unwrap_or_default();
+    let by_process =
+        listed(r, "/scale/cpu_seconds_by_process", 0).unwrap_or_else(|| "not measured".into());
     let mut md = format!(
         "# Benchmarks\n\nProduced by `make bench` (`BENCH_PHASES=scale,failover make bench` runs some phases and keeps the other figures) on {} ({} cores, {} GiB), sites: {}. CassKop simulator with no delay unless said.\n\
 Goals from the project: create median <= 300 ms; 1,000 x 3 sites Ready within 60 s with at most 8 API writes per ring and peak RSS <= 64 MiB; zero writes at rest; one site down changes nothing for the others; leader failover within the lease duration + 1 s.\n\n\
@@ -826,8 +876,9 @@ Floor: {:.0} ms to create (one step per site, in order), {:.0} ms to change (Cas
 | scale: {} MultiCasskops x {} sites | value |\n| --- | --- |\n\
 | seconds to all Ready | {:.1} |\n| controller peak RSS (MiB) | {:.1} |\n| controller CPU seconds | {:.1} |\n\
 | controller CPU seconds per 1,000 rings | {:.1} |\n\
+| CPU seconds by process (control plane = API server + etcd; site-a's also serves the management cluster) | {} |\n\
 | API reads per MultiCasskop | {:.1} |\n| API writes per MultiCasskop | {:.2} |\n| writes per MultiCasskop by kind | {} |\n\n\
-| rest ({} s after convergence) | value |\n| --- | --- |\n| writes | {} |\n| requests | {} |\n| CPU seconds | {:.2} |\n\n\
+| rest ({} s after convergence) | value |\n| --- | --- |\n| writes | {} |\n| requests | {} |\n| reconciles | {} |\n| CPU seconds | {:.2} |\n\n\
 | leader failover ({} s lease, SIGKILL, {} times) | median (ms) | max (ms) |\n| --- | --- | --- |\n\
 | standby holds the Lease | {:.0} | {:.0} |\n| a ring created after the kill is Ready | {:.0} | {:.0} |\n\n\
 | site-c down: rings over site-a and site-b | median (ms) |\n| --- | --- |\n| create | {:.1} |\n| change | {:.1} |\n",
@@ -869,12 +920,16 @@ Floor: {:.0} ms to create (one step per site, in order), {:.0} ms to change (Cas
         f("/scale/peak_rss_mib"),
         f("/scale/cpu_seconds"),
         f("/scale/cpu_seconds_per_1000_rings"),
+        by_process,
         f("/scale/reads_per_multicasskop"),
         f("/scale/writes_per_multicasskop"),
         kinds,
         f("/rest/seconds"),
         f("/rest/writes"),
         f("/rest/requests"),
+        r.pointer("/rest/reconciles")
+            .and_then(Value::as_u64)
+            .map_or_else(|| "not measured".into(), |n| n.to_string()),
         f("/rest/cpu_seconds"),
         f("/failover/lease_seconds"),
         f("/failover/repetitions"),
@@ -907,17 +962,22 @@ carried by the next urgent write (src/core/status_urgency.rs, src/controller/coa
 starts from the newest status (ours while the watch still shows an older copy: before, a lagging watch made \
 every reconcile recompute `progressingSince` and transition times from now and write again); the finalizer patch is followed by \
 the reconcile in the same pass and never re-sent from a stale copy.\n\
-- **Seconds to all Ready** (goal 60 s, not met): site-a's API server, which is also the management \
-cluster here. While 1,000 rings roll out it uses more than one of the two cores (sampled with `ps`: about \
-1.2 CPU seconds per second, against 0.3 for each other site, 0.2 for the simulator and the bench's \
-watchers, 0.1 for the controller), and it still streams watch events to the controller, the simulator \
-and the bench for a while after the last write. Every write there (the bench's 1,000 creates, the \
-controller's 5 per ring, the simulator's CassKop status writes of site-a) is sent to 5 watchers. \
-Today's runs on this machine took 144 s, 164 s and 285 s with the same code, then 395 s with the 3 s \
-unreachable hysteresis and 302 s right after without it: once that server falls behind, its watch \
-backlog, not the controller, sets the pace, and the spread between runs is larger than any change \
-measured. Bounded reconciles help: with no bound (`RECONCILE_CONCURRENCY` 0) a \
-run took 202 s, wrote 10.2 times per ring (timeouts and retries) and peaked at 129 MiB.\n\
+- **Seconds to all Ready** (goal 60 s, not met on this machine): the CPU of the API servers. The \
+scale table's CPU seconds by process add up to two cores for the whole run, and the control planes \
+use most of it. The run committed here: site-a 115 s (it also serves the management cluster), site-b \
+77 s, site-c 43 s, the simulator and the bench's watchers 23 s, the controller 18 s, for 139 s of \
+wall time. site-c is a plain site (Orange CRD): our one apply and the simulated CassKop's status \
+writes cost it 43 s per 1,000 rings, so site-a's management share is about 70 s, and site-b's \
+status-subresource CRD about 30 s more. The sites alone, even with a controller and a management \
+cluster that cost nothing, need (43 + 77 + 43 + 23) / 2 = 93 s of this machine's two cores. A CPU \
+profile of site-a's control plane during the run (`KUBE_CONTROLPLANE_PROFILING=1` serves \
+/debug/pprof) shows where: updates 38% (mostly decoding the stored object and the schema coercion \
+of custom resources), the watch's decoding of etcd events 13%, garbage collection about 30%; \
+server-side apply's own field tracking is about 3%. The same code took 139 s to 330 s on this \
+machine today: in slow runs site-a's control plane used 279 CPU seconds instead of 115 for the same \
+writes, and the controller's writes barely move (9.0-9.6 per ring) while its CPU doubles (17-33 s) \
+and about 9,000 reconciles still follow in the minute after the last ring is Ready (see At rest). Bounded reconciles help: with no bound \
+(`RECONCILE_CONCURRENCY` 0) a run took 202 s, wrote 10.2 times per ring and peaked at 129 MiB.\n\
 - **Create and change latency** (goal 300 ms, not met with an instant simulator): one second of it is \
 the readiness rule's `STATUS_SETTLE` at site-b. On the cscetbon CRD CassKop writes its annotation and \
 then its status 1-25 ms later; when both land in the same second (managedFields times are whole \
@@ -925,15 +985,24 @@ seconds) the status is trusted only after it has been quiet for a second (src/co
 simulator that answers in milliseconds always hits that case; a real CassKop action runs for 20 s or \
 more and ends in a later second, so the faithful simulator below pays about 50 ms per step instead. \
 The 115 ms and 89.8 s figures before were measured before the readiness rules existed (they judged CassKop done too early).\n\
-- **Controller CPU at rest**: 0.02 s in a run whose management server kept up, 5-8 s in runs where it \
-fell behind. The writes at rest stay 0; the likely cause is the controller still receiving and \
-judging the watch events of the end of the rollout during the minute measured (not yet shown).\n\
-- **Peak RSS**: the 3,000 cached CassandraClusters (slimmed: no managedFields, no CassKop last-applied \
-copy, no per-pod status) and the 1,000 MultiCasskops; changed: the ledger's copy of each written object \
-is slimmed like the store's, kubectl's last-applied copy is dropped from cached MultiCasskops, Normal \
-Events no longer fill the Event recorder's cache, and at most 32 reconciles run at once \
-(`RECONCILE_CONCURRENCY`): without a bound, a slow or flapping site let all 1,000 wait at once, each \
-holding its copies.\n\
+- **At rest**: no writes; the requests are the site probes (one per site every 5 s). In runs that \
+kept up: no reconciles, 0.02-0.03 CPU s. In slow runs (282 s and 330 s today): about 9,000 \
+reconciles in the minute (about 150 a second, 9 per ring, all triggered by a site's CassandraCluster \
+watch, none writing) and 5-6 CPU s, while nothing wrote anything. Not yet explained: kube-runtime's \
+scheduler keeps one pending request per ring, so these are watch events still arriving, or \
+reconciles each waiting about 200 ms; the next step is to log each site's watch events by \
+resourceVersion in a slow run.\n\
+- **Peak RSS** (goal 64 MiB, met: 46-48 MiB; 88-91 MiB before). A heap profile at this scale \
+(`BENCH_CONTROLLER_WRAP=\"heaptrack -o FILE\" BENCH_PHASES=scale make bench`) found 65 MB of heap at \
+the peak, 52 MB of it in the watch stores: the 3,000 CassandraClusters (34 MB, about 11 KB each) and the \
+1,000 MultiCasskops (18 MB) held as `serde_json::Value` trees, where every small map is a B-tree node \
+of about 0.6 KB. The stores now keep metadata typed and everything else as JSON text, decoded when a \
+reconcile looks at the object (src/sites/cached.rs; `CompactMultiCasskop` in src/api/guarded.rs); each \
+reconcile already made its own copy, so the decode replaces a clone. The rest of the heap: HTTP and TLS \
+buffers (4 MB), the async runtime (3 MB), the ledger's copies of written objects (3 MB). Earlier: \
+managedFields, CassKop's last-applied copy and per-pod status dropped from cached CassandraClusters, \
+kubectl's last-applied copy from cached MultiCasskops, no Normal Events, at most 32 reconciles at once \
+(`RECONCILE_CONCURRENCY`; without a bound a slow site let all 1,000 wait at once, each holding its copies).\n\
 - **CPU**: the reconciles (JSON of each site's object, judged per reconcile); fewer writes mean fewer \
 watch events and fewer reconciles.\n\
 - **Failover**: the standby's view of the Lease. The Lease loop is now our own (src/lease.rs): the \

@@ -921,6 +921,27 @@ async fn helm_chart_with_default_values() {
         );
     }
     assert_eq!(writes.len(), docs.len() + 4);
+    // Reading the sources of spec.copyToSites: get only, in each listed namespace.
+    let copies = helm_template(
+        "multi-casskop",
+        &release_ns,
+        &version,
+        &["--set", "rbac.copySourceNamespaces={ring-a}"],
+    );
+    let role = one(&copies, "Role", "multi-casskop-copy-sources");
+    assert_eq!(ns(role), Some("ring-a"));
+    assert_eq!(
+        rules(role),
+        expect_rules(&[("", "secrets", &["get"]), ("", "configmaps", &["get"])])
+    );
+    assert_binding(
+        &copies,
+        "RoleBinding",
+        "Role",
+        "multi-casskop-copy-sources",
+        ("multi-casskop", &release_ns),
+    );
+    assert_eq!(copies.len(), docs.len() + 2);
     let cluster_wide = helm_template(
         "multi-casskop",
         &release_ns,

@@ -134,7 +134,8 @@ func run() int {
 		"--allow-privileged=true",
 		// The kubernetes Service endpoint would be 127.0.0.1, which Endpoints validation rejects.
 		"--endpoint-reconciler-type=none",
-		"--profiling=false",
+		// KUBE_CONTROLPLANE_PROFILING=1 serves /debug/pprof (to see what a benchmark costs the server).
+		"--profiling=" + strconv.FormatBool(os.Getenv("KUBE_CONTROLPLANE_PROFILING") == "1"),
 	})
 	apiDone := make(chan int, 1)
 	go func() { apiDone <- cli.Run(apiCmd) }()
