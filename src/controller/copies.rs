@@ -17,7 +17,7 @@ use crate::core::evidence::digest;
 use crate::labels::{
     COPY_FIELD_MANAGER, COPY_TO_SITES_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, SITE_LABEL,
 };
-use crate::sites::SiteHandle;
+use crate::sites::{NoAnswer, SiteHandle};
 
 /// The copies this process made or kept, per ring and site (`namespace/name/site`): newer
 /// proof than a ring status the watch has not delivered yet (a copy created by the previous
@@ -102,17 +102,22 @@ fn content_digest(kind: CopyKind, object: &DynamicObject) -> String {
 }
 
 async fn timed<T>(
+    site: Option<&SiteHandle>,
     what: String,
     fut: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(SITE_REQUEST_TIMEOUT, fut).await {
+    // A site's requests go through its stall signal; the management cluster's do not.
+    let outcome = match site {
+        Some(site) => site.stall().bounded(SITE_REQUEST_TIMEOUT, fut).await,
+        None => tokio::time::timeout(SITE_REQUEST_TIMEOUT, fut)
+            .await
+            .map_err(|_| NoAnswer::TimedOut(SITE_REQUEST_TIMEOUT)),
+    };
+    match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(kube::Error::Api(s))) => Err(format!("{what}: {} ({})", s.reason, s.code)),
         Ok(Err(e)) => Err(format!("{what}: {e}")),
-        Err(_) => Err(format!(
-            "{what}: no answer within {} s",
-            SITE_REQUEST_TIMEOUT.as_secs()
-        )),
+        Err(no_answer) => Err(format!("{what}: {no_answer}")),
     }
 }
 
@@ -162,6 +167,7 @@ async fn sync_recorded(
         let api: Api<DynamicObject> =
             Api::namespaced_with(ctx.client.clone(), &ring_namespace, &resource(*kind));
         match timed(
+            None,
             format!("read {kind} {ring_namespace}/{name}"),
             api.get_opt(name),
         )
@@ -186,6 +192,7 @@ async fn sync_recorded(
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), site_namespace, &resource(kind));
         match timed(
+            Some(site),
             format!("site {}: read {kind} {site_namespace}/{name}", site.name),
             api.get_opt(&name),
         )
@@ -260,7 +267,13 @@ async fn sync_recorded(
                     ..Default::default()
                 };
                 // A create, never an apply: an object someone made meanwhile is not overwritten.
-                match timed(format!("create {what}"), api.create(&params, &object)).await {
+                match timed(
+                    Some(site),
+                    format!("create {what}"),
+                    api.create(&params, &object),
+                )
+                .await
+                {
                     Ok(created) => {
                         out.copies
                             .retain(|c| !(c.kind == step.kind && c.name == step.name));
@@ -291,6 +304,7 @@ async fn sync_recorded(
                     ..Default::default()
                 };
                 if let Err(e) = timed(
+                    Some(site),
                     format!("update {what}"),
                     api.replace(&step.name, &params, &object),
                 )
@@ -310,7 +324,13 @@ async fn sync_recorded(
                     }),
                     ..Default::default()
                 };
-                match timed(format!("delete {what}"), api.delete(&step.name, &params)).await {
+                match timed(
+                    Some(site),
+                    format!("delete {what}"),
+                    api.delete(&step.name, &params),
+                )
+                .await
+                {
                     Ok(_) => out
                         .copies
                         .retain(|c| !(c.kind == step.kind && c.name == step.name)),
@@ -360,7 +380,11 @@ pub(crate) async fn delete_all(
             "delete site {}: {} {site_namespace}/{}",
             site.name, copy.kind, copy.name
         );
-        match tokio::time::timeout(SITE_REQUEST_TIMEOUT, api.delete(&copy.name, &params)).await {
+        match site
+            .stall()
+            .bounded(SITE_REQUEST_TIMEOUT, api.delete(&copy.name, &params))
+            .await
+        {
             Ok(Ok(_)) => {}
             // Gone, or someone else's object now holds the name (UID precondition failed).
             Ok(Err(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => {}
@@ -368,9 +392,9 @@ pub(crate) async fn delete_all(
                 out.copies.push(copy.clone());
                 out.problems.push(format!("{what}: {e}"));
             }
-            Err(_) => {
+            Err(no_answer) => {
                 out.copies.push(copy.clone());
-                out.problems.push(format!("{what}: no answer"));
+                out.problems.push(format!("{what}: {no_answer}"));
             }
         }
     }

@@ -36,31 +36,21 @@ fn api(site: &SiteHandle, namespace: &str) -> Result<Api<DynamicObject>, SiteErr
 /// milliseconds; ten seconds covers a loaded one and still reports a hung site quickly.
 pub const SITE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs one request to `site` with [`SITE_REQUEST_TIMEOUT`]. A site whose probe has just found
-/// it not answering is not asked at all, and a request gives up as soon as a probe finds that
-/// (see [`Stall`](crate::sites::Stall)): waiting on a hung site must not hold a reconcile
-/// slot for the whole deadline.
+/// Runs one request to `site` with [`SITE_REQUEST_TIMEOUT`], through the site's
+/// [`Stall`](crate::sites::Stall) (a hung site is not waited on for the whole deadline).
 async fn deadline<T>(
     site: &SiteHandle,
     request: impl Future<Output = Result<T, SiteError>>,
 ) -> Result<T, SiteError> {
-    let unreachable = |message: String| SiteError::Unreachable {
-        site: site.name.clone(),
-        message,
-    };
-    if let Some(reason) = site.stall().not_answering() {
-        return Err(unreachable(format!("not asked: {reason}")));
-    }
-    tokio::select! {
-        outcome = tokio::time::timeout(SITE_REQUEST_TIMEOUT, request) => match outcome {
-            Ok(result) => result,
-            Err(_) => Err(unreachable(format!(
-                "no answer within {} s (is its API server hung?)",
-                SITE_REQUEST_TIMEOUT.as_secs()
-            ))),
-        },
-        reason = site.stall().given_up() => Err(unreachable(format!("gave up waiting: {reason}"))),
-    }
+    site.stall()
+        .bounded(SITE_REQUEST_TIMEOUT, request)
+        .await
+        .unwrap_or_else(|no_answer| {
+            Err(SiteError::Unreachable {
+                site: site.name.clone(),
+                message: no_answer.to_string(),
+            })
+        })
 }
 
 /// What a write stored at a site.

@@ -23,7 +23,7 @@ pub use cached::CachedCassandraCluster;
 pub use health::{Health, Trigger};
 pub use registry::{SiteHandle, SiteRegistry};
 pub use source::SiteSource;
-pub use stall::{ASK_PROBE_AFTER, Stall};
+pub use stall::{ASK_PROBE_AFTER, NoAnswer, Stall};
 pub use watch::slim;
 
 use kube::core::{ApiResource, GroupVersionKind};

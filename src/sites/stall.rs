@@ -5,6 +5,7 @@
 //! one of the controller's reconcile slots for the whole request deadline, and enough of them
 //! stall every ring, on every site.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -12,6 +13,20 @@ use tokio::sync::{Notify, watch};
 /// How long a request waits before asking for a probe of its site. A healthy API server
 /// answers a write in milliseconds; a loaded one answers the probe (`GET /version`) quickly.
 pub const ASK_PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// Why a request to a site ended without an answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoAnswer {
+    /// Not sent: the site's last probe failed.
+    #[error("not asked: {0}")]
+    NotAsked(String),
+    /// Sent, then abandoned once a probe found the site not answering.
+    #[error("gave up waiting: {0}")]
+    GaveUp(String),
+    /// No answer within the request's deadline.
+    #[error("no answer within {} s (is its API server hung?)", .0.as_secs())]
+    TimedOut(Duration),
+}
 
 /// One site's "is it answering" signal, shared by its requests and its probe.
 #[derive(Debug)]
@@ -51,6 +66,25 @@ impl Stall {
     /// Resolves when a request asks for a probe (for the probe's loop).
     pub async fn probe_requested(&self) {
         self.probe_now.notified().await;
+    }
+
+    /// Runs one request to the site: not at all while its last probe failed, and at most
+    /// `timeout`, or until a probe finds the site not answering. Every request to a site goes
+    /// through here, so none holds a reconcile slot for long on a hung site.
+    pub async fn bounded<T>(
+        &self,
+        timeout: Duration,
+        request: impl Future<Output = T>,
+    ) -> Result<T, NoAnswer> {
+        if let Some(reason) = self.not_answering() {
+            return Err(NoAnswer::NotAsked(reason));
+        }
+        tokio::select! {
+            outcome = tokio::time::timeout(timeout, request) => {
+                outcome.map_err(|_| NoAnswer::TimedOut(timeout))
+            }
+            reason = self.given_up() => Err(NoAnswer::GaveUp(reason)),
+        }
     }
 
     /// For a request in flight: after [`ASK_PROBE_AFTER`], asks for a probe, then resolves
@@ -97,6 +131,22 @@ mod tests {
         );
         stall.answered();
         assert_eq!(stall.not_answering(), None, "answered again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_requests_are_not_sent_while_the_site_does_not_answer() {
+        let stall = Stall::default();
+        assert_eq!(
+            stall.bounded(Duration::from_secs(10), async { 1 }).await,
+            Ok(1)
+        );
+        let slow = stall.bounded(Duration::from_secs(10), std::future::pending::<()>());
+        assert_eq!(slow.await, Err(NoAnswer::TimedOut(Duration::from_secs(10))));
+        stall.probe_failed("probe timed out".into());
+        assert_eq!(
+            stall.bounded(Duration::from_secs(10), async { 1 }).await,
+            Err(NoAnswer::NotAsked("probe timed out".into()))
+        );
     }
 
     #[tokio::test(start_paused = true)]

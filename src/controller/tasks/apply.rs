@@ -40,18 +40,19 @@ pub async fn ask_pods(
         ..Default::default()
     };
     for pod in pods {
-        tokio::time::timeout(
-            SITE_REQUEST_TIMEOUT,
-            api.patch(pod, &params, &Patch::Merge(&patch)),
-        )
-        .await
-        .map_err(|_| TaskError::Site(format!("site {site_name}: labelling pod {pod} timed out")))?
-        .map_err(|e| {
-            TaskError::Site(format!(
-                "site {site_name}: label pod {}/{pod} for {}: {e}",
-                status.namespace, spec.operation
-            ))
-        })?;
+        site.stall()
+            .bounded(
+                SITE_REQUEST_TIMEOUT,
+                api.patch(pod, &params, &Patch::Merge(&patch)),
+            )
+            .await
+            .map_err(|e| TaskError::Site(format!("site {site_name}: labelling pod {pod}: {e}")))?
+            .map_err(|e| {
+                TaskError::Site(format!(
+                    "site {site_name}: label pod {}/{pod} for {}: {e}",
+                    status.namespace, spec.operation
+                ))
+            })?;
     }
     Ok(())
 }

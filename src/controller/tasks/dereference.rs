@@ -92,9 +92,11 @@ pub async fn pods(
         .map_err(|e| TaskError::Site(format!("site {site_name}: {e}")))?;
     let api: Api<Pod> = Api::namespaced(client.clone(), &status.namespace);
     let selector = ListParams::default().labels(&format!("{CLUSTER}={}", status.name));
-    let list = tokio::time::timeout(SITE_REQUEST_TIMEOUT, api.list(&selector))
+    let list = site
+        .stall()
+        .bounded(SITE_REQUEST_TIMEOUT, api.list(&selector))
         .await
-        .map_err(|_| TaskError::Site(format!("site {site_name}: listing pods timed out")))?
+        .map_err(|e| TaskError::Site(format!("site {site_name}: listing pods: {e}")))?
         .map_err(|e| {
             TaskError::Site(format!(
                 "site {site_name}: list pods of {}/{}: {e}",
